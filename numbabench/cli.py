@@ -1,0 +1,259 @@
+"""``numbabench``: the command line.
+
+    numbabench doctor                 what this machine has, and which targets can run
+    numbabench run [options]          a sweep; one results file; a table at the end
+    numbabench list                   techniques and their targets
+
+A mistake in what was asked (an unknown name, a bad size, a target this machine lacks) is one line
+on stderr and exit status 2, with nothing written. Ctrl-C keeps what was measured (exit 130).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import NumbabenchError
+
+out = Console(highlight=False)
+if not out.is_terminal:  # a pipe or a CI log: do not squeeze the table into 80 columns
+    out = Console(highlight=False, width=200)
+err = Console(stderr=True, highlight=False)
+
+
+def _comma_list(text: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return items
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="numbabench", description=(
+        "Is Numba on the GPU worth it over Numba on the CPU for this workload? "
+        "Paired numpy/cpu/parallel/cuda/cudasim variants, verified and timed."))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("doctor", help="what this machine has and which targets can run")
+    sub.add_parser("list", help="the techniques and their targets")
+
+    r = sub.add_parser("run", help="run a sweep and write one results file")
+    r.add_argument("--targets", type=_comma_list, default=None,
+                   help="comma list of numpy,cpu,parallel,cuda,cudasim,cupy (default: all available)")
+    r.add_argument("--techniques", type=_comma_list, default=None, help="comma list (default: all)")
+    r.add_argument("--sizes", default="quick", help="quick, full, or a comma list of sizes such as 1000,1e6")
+    r.add_argument("--dtype", default=None, help="float32 or float64 (default: each technique's own)")
+    r.add_argument("--repeat", type=_positive_int, default=None,
+                   help="exact number of timing samples (default: as many as --min-time allows)")
+    r.add_argument("--min-time", type=_positive_float, default=0.2,
+                   help="seconds of timing samples per phase (default 0.2)")
+    r.add_argument("--timeout", type=_positive_float, default=900.0,
+                   help="seconds a worker may spend on one cell before it is killed (default 900)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
+    r.add_argument("--out", type=Path, default=None,
+                   help="results file (default results/<machine>-<timestamp>.json)")
+    r.add_argument("--no-peak", dest="measure_peak", action="store_false",
+                   help="skip the CPU bandwidth peak (no roofline fractions for CPU rows)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "doctor":
+            return cmd_doctor()
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "run":
+            return cmd_run(args)
+    except NumbabenchError as exc:
+        err.print(f"numbabench: error: {exc}", markup=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("numbabench: interrupted", markup=False)
+        return 130
+    return 0
+
+
+def cmd_list() -> int:
+    from .registry import get_technique, techniques
+
+    t = Table("technique", "article", "targets", "what it shows", box=None)
+    for name in techniques():
+        tech = get_technique(name)
+        t.add_row(name, str(tech.article_item or ""), ", ".join(tech.targets), tech.title)
+    out.print(t)
+    return 0
+
+
+def cmd_doctor() -> int:
+    from . import machine
+    from .targets import availability, probe_gpu
+
+    with err.status("probing the GPU and the simulator..."):
+        probe = probe_gpu()
+        sim_ok, sim_why = _simulator_works()
+        layer = machine.threading_layer()
+    info, ver = machine.machine_info(probe), machine.versions()
+    t = Table(box=None, show_header=False)
+    t.add_row("CPU", f"{info['cpu']} ({info['cores']['usable']} usable of {info['cores']['logical']} logical cores)")
+    t.add_row("OS", info["os"])
+    t.add_row("Numba threading layer", layer)
+    for k in ("python", "numpy", "numba", "numba-cuda", "pandas", "cupy"):
+        t.add_row(k, ver[k] or "not installed")
+    if probe["cuda"]:
+        g = probe["gpu"]
+        t.add_row("GPU", f"{g['name']}, compute capability {g['compute_capability']}, "
+                         f"{g.get('memory_gib', '?')} GiB, {g['multiprocessors']} SMs")
+        t.add_row("CUDA driver / runtime", f"{g.get('driver', '?')} / {g.get('runtime', '?')}")
+    else:
+        t.add_row("GPU", f"none: {probe['reason']}")
+    t.add_row("CUDA simulator", "works" if sim_ok else f"does not work: {sim_why}")
+    t.add_row("CuPy", "works" if probe["cupy"] else probe["cupy_reason"])
+    out.print(t)
+    avail = availability(probe)
+    if not sim_ok:
+        avail["cudasim"] = (False, sim_why)
+    tt = Table("target", "available", "what runs", box=None)
+    from .targets import TARGETS
+
+    for name, (ok, why) in avail.items():
+        tt.add_row(name, "yes" if ok else f"no: {why}", TARGETS[name].summary)
+    out.print()
+    out.print(tt)
+    return 0
+
+
+def _simulator_works() -> tuple[bool, str | None]:
+    import subprocess
+
+    from .targets import worker_env
+
+    code = ("import numpy as np; from numba import cuda\n"
+            "@cuda.jit\ndef k(a):\n  i = cuda.grid(1)\n  if i < a.size: a[i] += 1\n"
+            "a = np.zeros(8); k[1, 8](a); assert a.sum() == 8, a")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], env=worker_env("cudasim"),
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "a tiny kernel did not finish in 120 s"
+    if p.returncode == 0:
+        return True, None
+    tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+    return False, tail
+
+
+def cmd_run(args) -> int:
+    from . import runner
+
+    opts = runner.Options(
+        techniques=args.techniques, targets=args.targets, sizes=runner.parse_sizes(args.sizes),
+        dtype=args.dtype, repeat=args.repeat, min_time=args.min_time, timeout=args.timeout,
+        seed=args.seed, out=args.out, measure_peak=args.measure_peak,
+    )
+    with err.status("checking targets..."):
+        plan, doc, path = runner.prepare(opts)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=False)
+    interrupted = False
+    with progress:
+        task = progress.add_task("measuring the CPU bandwidth peak", total=plan.count)
+        if opts.measure_peak and any(not _sim_or_gpu(t) for t in plan.cells):
+            runner.measure_cpu_peak(doc)
+
+        def update(target, cell=None, advance=0):
+            if cell is not None:
+                progress.update(task, description=f"{cell['technique']} · {target} · {cell['size']:,}")
+            if advance:
+                progress.advance(task, advance)
+
+        sweep = runner.Sweep(opts, plan, doc, path, progress=update)
+        try:
+            sweep.run()
+        except KeyboardInterrupt:
+            interrupted = True
+    print_table(doc)
+    if interrupted:
+        err.print(f"numbabench: interrupted; the {len(doc['rows'])} rows measured so far are in {path}", markup=False)
+        return 130
+    failed = sum(r["status"] in ("failed", "wrong") for r in doc["rows"])
+    err.print(f"results: {path}" + (f"  ({failed} failed or wrong cells: see the table)" if failed else ""),
+              markup=False)
+    return 1 if failed else 0
+
+
+def _sim_or_gpu(target: str) -> bool:
+    from .targets import get_target
+
+    return get_target(target).on_device
+
+
+def _fmt_time(s) -> str:
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _fmt(v, spec) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(doc: dict) -> None:
+    rows = doc["rows"]
+    by = {}
+    for r in rows:
+        by.setdefault((r["technique"], r["size"], r["dtype"], r["target"]), {})[r["phase"]] = r
+    compile_s = {(r["technique"], r["target"]): r["median_s"] for r in rows if r["phase"] == "compile"}
+    t = Table("technique", "size", "target", "compute", "± iqr", "×numpy", "GB/s", "roofline",
+              "end-to-end", "×numpy e2e", "compile", "status",
+              title=f"{doc['machine']['name']} · {doc['machine']['cpu']} · GPU: {doc['machine']['gpu'] or 'none'}")
+    peaks = doc["peaks"]
+    if peaks:
+        t.caption = "peaks: " + ", ".join(f"{k.replace('_gbps', '')} {v:.1f} GB/s" for k, v in peaks.items())
+    order = {name: i for i, name in enumerate(("numpy", "cpu", "parallel", "cuda", "cupy", "cudasim"))}
+    for (tech, size, dtype, target), ph in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][3], 9))):
+        c = ph.get("compute", {})
+        e = ph.get("end_to_end", {})
+        status = c.get("status", "?")
+        if status != "ok":
+            status = f"[red]{status}[/red]: {c.get('error') or ''}"[:120]
+        elif c.get("simulated"):
+            status = "ok (simulated: functional only)"
+        roof = c.get("roofline_fraction")
+        t.add_row(tech, f"{size:,}", target, _fmt_time(c.get("median_s")), _fmt_time(c.get("spread_s")),
+                  _fmt(c.get("speedup_vs_numpy"), ".2f"), _fmt(c.get("gbps"), ".1f"),
+                  "-" if roof is None else f"{roof:.0%}", _fmt_time(e.get("median_s")),
+                  _fmt(e.get("speedup_vs_numpy"), ".2f"), _fmt_time(compile_s.get((tech, target))), status)
+    out.print(t)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

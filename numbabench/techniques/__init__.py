@@ -1,0 +1,1 @@
+"""One module per technique of the article; each registers itself with ``numbabench.registry``."""

@@ -1,0 +1,146 @@
+"""clamp — article item 3: write a function once, call it from CPU code and from CUDA kernels.
+
+``clamp`` below is an ordinary ``@numba.jit`` function. The ``cpu`` loop and the ``parallel``
+prange loop call it as CPU code; the grid-stride ``@cuda.jit`` kernel calls the very same object,
+and Numba compiles a device version of it on the fly. Two rules make that work:
+
+* no explicit signature on the shared helper: ``@numba.jit("f4(f4,f4,f4)")`` freezes it to the CPU
+  and a kernel that calls it fails ("compilation is disabled");
+* nothing inside it that a GPU cannot do (no array allocation, ``math`` rather than ``numpy``).
+
+Semantics follow ``np.clip`` exactly, the reference: NaN stays NaN; with ``xmin > xmax`` every
+element becomes ``xmax`` (the first test raises to ``xmin``, the second lowers that to ``xmax``).
+The article's CUDA C++ version tests ``x > xmin`` in its second branch, where ``x > xmax`` is meant;
+the test suite checks that bug is not here.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+from numba import cuda, prange
+from numba.core import types
+
+from ..devices import launch_config
+from ..registry import Kernel, Technique, register
+
+
+@numba.jit(nopython=True)
+def clamp(x, xmin, xmax):
+    if x < xmin:
+        return xmin
+    elif x > xmax:
+        return xmax
+    return x
+
+
+@numba.njit
+def clamp_loop(x, xmin, xmax, out):
+    for i in range(x.shape[0]):
+        out[i] = clamp(x[i], xmin, xmax)
+    return out
+
+
+@numba.njit(parallel=True)
+def clamp_prange(x, xmin, xmax, out):
+    for i in prange(x.shape[0]):
+        out[i] = clamp(x[i], xmin, xmax)
+    return out
+
+
+def clamp_kernel(x, xmin, xmax, out):
+    """Grid-stride loop: any grid covers any length, so the launch size is a tuning knob only."""
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = clamp(x[i], xmin, xmax)
+
+
+@lru_cache(maxsize=None)
+def _cuda_clamp():
+    # Built on first use: the jit wrapper is cheap, but the choice of real GPU or simulator is made
+    # when numba.cuda is imported, and that must be the worker's business, not import time's.
+    return cuda.jit(clamp_kernel)
+
+
+def _run_cuda(a):
+    blocks, threads = launch_config(a["x"].shape[0])
+    _cuda_clamp()[blocks, threads](a["x"], a["xmin"], a["xmax"], a["out"])
+    return a["out"]
+
+
+def _run_cupy(a):
+    import cupy
+
+    return cupy.clip(a["x"], a["xmin"], a["xmax"], out=a["out"])
+
+
+@register
+class Clamp(Technique):
+    name = "clamp"
+    title = "one @numba.jit function called from CPU loops and a CUDA kernel"
+    article_item = 3
+    targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
+    sizes = {
+        "quick": (10_000, 1_000_000),
+        "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000),
+    }
+    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000)}
+    simulator_max_size = 100_000
+
+    def make_inputs(self, size, seed=0, dtype=None):
+        dtype = np.dtype(dtype or self.default_dtype())
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(size).astype(dtype)
+        return {"x": x, "xmin": dtype.type(-0.5), "xmax": dtype.type(0.5)}
+
+    def check_inputs(self, inputs):
+        try:
+            x, xmin, xmax = inputs["x"], inputs["xmin"], inputs["xmax"]
+        except KeyError as exc:
+            raise self.input_error(f"missing input {exc}; expected x, xmin, xmax") from None
+        if not isinstance(x, np.ndarray) or x.ndim != 1:
+            raise self.input_error(f"x must be a 1-D NumPy array, got {_describe(x)}")
+        if x.dtype.name not in self.dtypes:
+            raise self.input_error(f"x must be float32 or float64, got {x.dtype}")
+        if not x.flags.c_contiguous:
+            raise self.input_error("x must be contiguous; pass np.ascontiguousarray(x)")
+        for name, v in (("xmin", xmin), ("xmax", xmax)):
+            if not np.isscalar(v) or not np.isreal(v) or np.isnan(v):
+                raise self.input_error(f"{name} must be a real number, not {v!r}")
+        return {"x": x, "xmin": x.dtype.type(xmin), "xmax": x.dtype.type(xmax)}
+
+    def outputs(self, inputs):
+        return {"out": (inputs["x"].shape, inputs["x"].dtype)}
+
+    def reference(self, inputs):
+        return np.clip(inputs["x"], inputs["xmin"], inputs["xmax"])
+
+    def implementation(self, target):
+        return {
+            "numpy": lambda a: np.clip(a["x"], a["xmin"], a["xmax"], out=a["out"]),
+            "cpu": lambda a: clamp_loop(a["x"], a["xmin"], a["xmax"], a["out"]),
+            "parallel": lambda a: clamp_prange(a["x"], a["xmin"], a["xmax"], a["out"]),
+            "cuda": _run_cuda,
+            "cudasim": _run_cuda,
+            "cupy": _run_cupy,
+        }[target]
+
+    def bytes_moved(self, size, dtype=None):
+        return 2 * size * np.dtype(dtype or self.default_dtype()).itemsize  # read x, write out
+
+    def flops(self, size, dtype=None):
+        return 2 * size  # two comparisons per element
+
+    def kernels(self):
+        sigs = tuple(
+            (types.Array(t, 1, "C"), t, t, types.Array(t, 1, "C")) for t in (types.float32, types.float64)
+        )
+        return [Kernel("clamp_kernel", clamp_kernel, sigs)]
+
+
+def _describe(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"a {v.ndim}-D {v.dtype} array"
+    return type(v).__name__
