@@ -237,7 +237,8 @@ def print_table(doc: dict) -> None:
               title=f"{doc['machine']['name']} · {doc['machine']['cpu']} · GPU: {doc['machine']['gpu'] or 'none'}")
     peaks = doc["peaks"]
     if peaks:
-        t.caption = "peaks: " + ", ".join(f"{k.replace('_gbps', '')} {v:.1f} GB/s" for k, v in peaks.items())
+        t.caption = "bandwidth peaks measured in this run: " + ", ".join(
+            f"{k.replace('_gbps', '').replace('_', ' ')} {v:.1f} GB/s" for k, v in peaks.items())
     order = {name: i for i, name in enumerate(("numpy", "cpu", "parallel", "cuda", "cupy", "cudasim"))}
     for (tech, size, dtype, target), ph in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][3], 9))):
         c = ph.get("compute", {})

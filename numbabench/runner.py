@@ -278,6 +278,6 @@ def prepare(opts: Options, probe: dict | None = None):
 
 
 def measure_cpu_peak(doc: dict) -> None:
-    from .peaks import cpu_triad_gbps
+    from .peaks import cpu_stream_gbps
 
-    doc["peaks"]["cpu_gbps"] = cpu_triad_gbps()
+    doc["peaks"].update(cpu_stream_gbps())
