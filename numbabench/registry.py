@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar
@@ -75,6 +76,15 @@ class Technique:
     def outputs(self, inputs: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """Output buffers (name -> shape, dtype) that ``prepare`` allocates on the target."""
         return {}
+
+    def extra_rows(self, target: str, inputs: dict, opts: dict) -> list[dict]:
+        """Rows for phases of this technique's own (e.g. pickle size, a dask round trip).
+
+        Each row is a dict with at least ``phase`` and ``median_s`` (or ``value`` and ``unit`` for
+        a figure that is not a time); the worker adds technique, target, size, dtype and status.
+        ``opts`` carries ``min_time`` and ``repeat`` for ``numbabench.timing.steady``.
+        """
+        return []
 
     def kernels(self) -> list[Kernel]:
         """The CUDA kernels of this technique, for the PTX layer."""
@@ -147,7 +157,6 @@ class Technique:
 
 _REGISTRY: dict[str, Technique] = {}
 _loaded = False
-BUILTIN_MODULES = ("numbabench.techniques.clamp",)
 
 
 def register(cls: type[Technique]) -> type[Technique]:
@@ -163,8 +172,9 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(mod)
+    builtin = importlib.import_module("numbabench.techniques")
+    for info in pkgutil.iter_modules(builtin.__path__, builtin.__name__ + "."):
+        importlib.import_module(info.name)
     extra = [m.strip() for m in os.environ.get("NUMBABENCH_TECHNIQUES", "").split(",") if m.strip()]
     for mod in extra:
         try:

@@ -141,6 +141,11 @@ class Worker:
             rows.append(row("d2h", timing.steady(lambda: tech.fetch(target, out), sync, **opts), out_bytes, None))
             e2e = timing.steady(lambda: tech.fetch(target, fn(tech.prepare(target, inputs))), sync, **opts)
             rows.append(row("end_to_end", e2e))
+        for extra in tech.extra_rows(target, inputs, opts):
+            r = dict(base, bytes=None, flops=None, gbps=None, gflops=None, spread_s=None, min_s=None,
+                     repeats=None, number=None, median_s=None)
+            r.update(extra)
+            rows.append(r)
         return rows
 
 
