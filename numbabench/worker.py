@@ -135,8 +135,7 @@ class Worker:
             rows.append(dict(base, phase="compile", median_s=compile_s, spread_s=0.0, min_s=compile_s,
                              repeats=1, number=1, bytes=None, flops=None, gbps=None, gflops=None))
         if t.on_device:
-            in_bytes = sum(v.nbytes for v in inputs.values() if hasattr(v, "nbytes") and getattr(v, "ndim", 0))
-            out_bytes = want.nbytes
+            in_bytes, out_bytes = _nbytes(inputs), _nbytes(want)
             rows.append(row("h2d", timing.steady(lambda: tech.prepare(target, inputs), sync, **opts), in_bytes, None))
             rows.append(row("d2h", timing.steady(lambda: tech.fetch(target, out), sync, **opts), out_bytes, None))
             e2e = timing.steady(lambda: tech.fetch(target, fn(tech.prepare(target, inputs))), sync, **opts)
@@ -147,6 +146,15 @@ class Worker:
             r.update(extra)
             rows.append(r)
         return rows
+
+
+def _nbytes(obj) -> int:
+    """Bytes of the arrays in ``obj`` (an array, or a dict/tuple/list of them); scalars count 0."""
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return int(obj.nbytes) if getattr(obj, "ndim", 0) and hasattr(obj, "nbytes") else 0
 
 
 def failed_row(cell: dict, target: str, error: str, status: str = "failed") -> dict:
