@@ -2,7 +2,7 @@
 
 Everything else — the runner, the tests' reference and PTX layers, and later the asv suites, the
 report and the lesson checks — is driven by what a technique declares here, so adding a technique
-is adding one module under ``numbabench/techniques/``. A technique that lives outside the package
+is adding one module under ``numbabench/article/``. A technique that lives outside the package
 (yours, or a test's planted one) is loaded from the modules named in ``NUMBABENCH_TECHNIQUES``
 (comma-separated) or from the ``numbabench.techniques`` entry-point group.
 """
@@ -172,9 +172,13 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    builtin = importlib.import_module("numbabench.techniques")
-    for info in pkgutil.iter_modules(builtin.__path__, builtin.__name__ + "."):
-        importlib.import_module(info.name)
+    for pkg in ("numbabench.article", "numbabench.techniques"):  # TRANSITIONAL: second one goes at merge
+        try:
+            builtin = importlib.import_module(pkg)
+        except ImportError:
+            continue
+        for info in pkgutil.iter_modules(builtin.__path__, builtin.__name__ + "."):
+            importlib.import_module(info.name)
     extra = [m.strip() for m in os.environ.get("NUMBABENCH_TECHNIQUES", "").split(",") if m.strip()]
     for mod in extra:
         try:

@@ -28,10 +28,12 @@ from ..registry import Kernel, Technique, register
 
 @numba.jit(nopython=True)
 def clamp(x, xmin, xmax):
+    # Two tests in sequence, not the article's if/elif: identical for xmin <= xmax, and for
+    # xmin > xmax it gives xmax everywhere, exactly as np.clip does.
     if x < xmin:
-        return xmin
-    elif x > xmax:
-        return xmax
+        x = xmin
+    if x > xmax:
+        x = xmax
     return x
 
 

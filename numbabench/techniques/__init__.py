@@ -1,1 +1,0 @@
-"""One module per technique of the article; each registers itself with ``numbabench.registry``."""
