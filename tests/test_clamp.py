@@ -98,3 +98,29 @@ def test_roofline_model():
     assert clamp_t.bytes_moved(1000, "float32") == 8000
     assert clamp_t.bytes_moved(1000, "float64") == 16000
     assert clamp_t.flops(1000) == 2000
+
+
+def _gpu_skip_reason(target):
+    from numba import cuda
+
+    if not cuda.is_available():
+        return "needs a CUDA GPU and driver (none here); target cudasim covers the same kernel"
+    if target == "cupy":
+        import importlib.util
+
+        if importlib.util.find_spec("cupy") is None:
+            return "needs CuPy (pip install 'numbabench[gpu]')"
+    return None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("target", ["cuda", "cupy"])
+def test_gpu_targets_equal_reference(target):
+    reason = _gpu_skip_reason(target)
+    if reason:
+        pytest.skip(reason)
+    for _, x, lo, hi in EDGE_CASES:
+        got = clamp_t.run(target, {"x": x, "xmin": lo, "xmax": hi})
+        np.testing.assert_array_equal(got, np.clip(x, x.dtype.type(lo), x.dtype.type(hi)))
+    big = clamp_t.make_inputs(3_000_017, seed=5)
+    assert clamp_t.compare(clamp_t.run(target, big), clamp_t.reference(big)) == (True, 0.0)

@@ -92,3 +92,22 @@ def test_list_and_doctor():
     for word in ("CPU", "Numba threading layer", "numba-cuda", "CUDA simulator", "CuPy", "cudasim"):
         assert word in p.stdout
     assert "works" in p.stdout  # the simulator runs here
+
+
+@pytest.mark.gpu
+def test_gpu_sweep_has_every_phase_and_a_gpu_peak(tmp_path):
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("needs a CUDA GPU and driver (none here); the cudasim sweep above covers the same path")
+    out = tmp_path / "res.json"
+    p = cli("run", "--techniques", "clamp", "--targets", "numpy,cuda", "--sizes", "1000000",
+            "--min-time", "0.05", "--out", out)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    gpu = [r for r in doc["rows"] if r["target"] == "cuda"]
+    assert {r["phase"] for r in gpu} == {"compile", "compute", "h2d", "d2h", "end_to_end"}
+    assert all(r["status"] == "ok" for r in gpu)
+    assert doc["peaks"]["gpu_gbps"] > 0 and doc["machine"]["gpu"]
+    (c,) = [r for r in gpu if r["phase"] == "compute"]
+    assert c["roofline_fraction"] > 0 and c["speedup_vs_numpy"] > 0
