@@ -156,7 +156,8 @@ class Sweep:
 
     def run_worker(self, target: str, remaining: dict):
         job = {"target": target, "cells": list(remaining.values()), "seed": self.opts.seed,
-               "min_time": self.opts.min_time, "repeat": self.opts.repeat}
+               "min_time": self.opts.min_time, "repeat": self.opts.repeat,
+               "measure_gpu_peak": "gpu_gbps" not in self.doc["peaks"]}  # once per run
         errlog = tempfile.TemporaryFile(mode="w+")
         self.proc = proc = subprocess.Popen(
             [sys.executable, "-m", "numbabench.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
