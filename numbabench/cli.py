@@ -77,7 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results file (default results/<machine>-<timestamp>.json)")
     r.add_argument("--no-peak", dest="measure_peak", action="store_false",
                    help="skip the CPU bandwidth peak (no roofline fractions for CPU rows)")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        mod = _subcommand_module(module)
+        if mod is not None:
+            mod.add_arguments(sub.add_parser(name, help=help_text))
     return p
+
+
+# Subcommands that live in their own package: each module has add_arguments(parser) and
+# run(args) -> exit status, and raises NumbabenchError for a user's mistake.
+SUBCOMMANDS = {
+    "report": ("numbabench.report.command", "turn results files and asv results into an HTML report"),
+    "lessons": ("numbabench.lessons.command", "self-paced exercises on the article's techniques, graded"),
+}
+
+
+def _subcommand_module(module: str):
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(module)
 
 
 def main(argv=None) -> int:
@@ -89,6 +113,8 @@ def main(argv=None) -> int:
             return cmd_list()
         if args.command == "run":
             return cmd_run(args)
+        if args.command in SUBCOMMANDS:
+            return _subcommand_module(SUBCOMMANDS[args.command][0]).run(args)
     except NumbabenchError as exc:
         err.print(f"numbabench: error: {exc}", markup=False, soft_wrap=True)
         return 2
