@@ -1,0 +1,379 @@
+"""gaussian — article item 4: ``@vectorize`` turns one scalar function into a ufunc, for every target.
+
+One plain Python function, ``gaussian(x, x0, sigma)``, is the whole computation::
+
+    exp(-((x - x0) / sigma)**2 / 2) / sqrt(2*pi) / sigma
+
+``numba.vectorize`` compiles it into a NumPy ufunc for ``target='cpu'`` (one thread),
+``target='parallel'`` (Numba's thread pool) and ``target='cuda'`` (a GPU kernel that numba-cuda
+writes and launches for you), each with a float32 and a float64 loop. A ufunc broadcasts like any
+NumPy ufunc: ``x`` may be 1-D or 2-D, ``x0`` and ``sigma`` scalars or arrays whose shapes broadcast
+against ``x``. No launch configuration, no index arithmetic: that is the article's point.
+
+Precision. Numba types a Python literal (``2``, or a float constant) as 64-bit, so the article's
+``... / 2`` turns a float32 loop into float64 arithmetic (about 1.7x slower on the CPU, measured
+here, and float64 math on a GPU). ``gaussian`` builds its constants with ``type(x)(...)`` instead,
+which Numba compiles (CPU and CUDA) to a constant of the argument's own precision: the float32 loop
+is float32 throughout, like the NumPy reference (the tests check the LLVM IR and the PTX for it).
+Results agree with NumPy within ``TOLERANCE`` (a few float32 ulps: NumPy's SIMD ``exp`` and libm's
+/ libdevice's differ in the last bits).
+
+Targets:
+
+* ``numpy`` — the NumPy expression (the reference), each step a full-size temporary; the last
+  division writes into the preallocated output, as every other target does.
+* ``cpu`` / ``parallel`` — the ``@vectorize`` ufuncs, called with ``out=``.
+* ``cuda`` — the ``target='cuda'`` ufunc on device arrays, ``out=`` a device array: with the
+  technique's inputs nothing goes through the host. One thing to know (read in numba-cuda 0.30's
+  ``UFuncMechanism.call``; only a GPU can confirm it): the ufunc broadcasts on the device only in a
+  1-D call. In a 2-D call it flattens every argument, and a broadcast one (a scalar, a row of
+  ``x0``) cannot be flattened in place, so it is expanded to full size on the host and copied to
+  the GPU on every call. The variant therefore passes flat views of ``x`` and ``out`` (free: they
+  are contiguous) and its scalars as 1-element device arrays (``prepare``), which numba-cuda
+  broadcasts with stride 0. A genuinely broadcast array argument (``x0`` of shape ``(cols,)``
+  against a 2-D ``x``) takes numba-cuda's host path: correct, slow. The cuda ufunc is built on
+  first use (``cuda_ufunc()``): building it at import raises ``CudaSupportError`` on a machine
+  without a driver.
+* ``cudasim`` — **a workaround**: ``@vectorize(target='cuda')`` does not work under the CUDA
+  simulator of numba-cuda 0.30 (building it fails with 'FakeOverload' object has no attribute
+  'signature'; the tests check it still does). ``gaussian_fallback`` stands in for it: the same
+  scalar function, jitted (``gaussian_scalar``), called from the grid-stride kernel
+  ``gaussian_kernel``, with NumPy's broadcasting done by ``broadcast_launch`` on the host — which a
+  user can reuse for any scalar function (see its docstring). It also runs on a real GPU, where the
+  PTX layer compiles its kernel; the cuda ufunc itself can only be compiled on a GPU.
+* ``cupy`` — a ``cupy.ElementwiseKernel`` with the same formula (CuPy is imported on first use).
+
+Inputs (``make_inputs``): ``x`` is standard normal times 2, shaped ``(size // 1000, 1000)`` when
+``size`` is a multiple of 1000 and 1-D ``(size,)`` otherwise; ``x0 = 0.25`` and ``sigma = 1.5`` are
+scalars of ``x``'s dtype (the article's call). The technique also takes ``x0`` as an array that
+broadcasts to ``x``'s shape (e.g. one centre per column), ``x`` non-contiguous (a ufunc takes any
+strides; device targets copy it contiguous), NaN anywhere (it propagates). ``sigma`` must be a
+positive finite scalar: ``check_inputs`` raises InputError otherwise. The ufuncs themselves do no
+such check and give NumPy's IEEE answers (``sigma = 0`` gives NaN, ``sigma < 0`` a negative curve).
+
+Roofline: ``bytes_moved`` = read ``x`` + write the output (scalar ``x0``, ``sigma`` cost nothing);
+``flops`` = 8 per element (sub, div, square, negate, halve, exp, two divisions; ``exp`` counted as
+one, so the figure is a floor). A GPU runs this at memory bandwidth. A CPU does not: Numba has had
+no vector math library since SVML left (0.62), so its loop calls the scalar libm ``expf`` once per
+element (about 2.7 ns on the AVX-512 test machine, ~3 GB/s), while NumPy 2's own ``exp`` is SIMD.
+NumPy writes a full-size temporary per operation, yet on that 2-core machine its float32 pipeline
+beat the best Numba CPU target from 10,000 elements up (a tie at 1,000); Numba's single pass needs
+more cores (or a vector ``exp``) to win.
+
+Threading layer (measured, numba 0.68.1): under the OpenMP layer — Numba's pick when TBB is not
+installed — a ``target='parallel'`` ufunc runs about 4x *slower* than ``target='cpu'``, even with
+one thread: that layer's ``parallel_for`` (numba's ``omppool.cpp``) calls the ufunc's inner loop
+once per element. The workqueue layer gives each thread a chunk: ``NUMBA_THREADING_LAYER=workqueue``
+set before the first parallel call makes the parallel ufunc as fast as ``cpu`` on one thread and
+faster on more. ``prange`` loops are not affected.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from functools import lru_cache
+
+import numba
+import numpy as np
+from numba import cuda
+from numba.core import types
+
+from ..devices import launch_config, memory
+from ..registry import Kernel, Technique, register
+
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+#: the ufunc loops, as @vectorize signatures
+SIGNATURES = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]
+
+#: (rtol, atol) by dtype. atol only matters where the curve underflows to subnormals.
+TOLERANCE = {"float32": (1e-5, 1e-30), "float64": (1e-12, 1e-300)}
+
+#: x is (size // WIDTH, WIDTH) when size is a multiple of WIDTH, else 1-D
+WIDTH = 1000
+
+
+def gaussian(x, x0, sigma):
+    """Normal density at ``x`` with mean ``x0`` and standard deviation ``sigma`` (plain Python).
+
+    ``t(...)`` makes each constant a number of ``x``'s own type, so a float32 loop stays float32
+    (a bare ``2`` would be a 64-bit integer in Numba and pull the arithmetic into float64).
+    """
+    t = type(x)
+    return math.exp(-((x - x0) / sigma) ** 2 / t(2)) / t(SQRT_2PI) / sigma
+
+
+# The same function compiled for scalar calls: from CPU code, and from a CUDA kernel, which compiles
+# a device version of it on the fly (no signature here, or the kernel could not). The numpy error
+# model gives IEEE results (sigma = 0 -> NaN), as a ufunc does, instead of raising
+# ZeroDivisionError; it matters under the simulator, where the kernel calls this CPU-compiled code.
+gaussian_scalar = numba.njit(error_model="numpy")(gaussian)
+
+
+@lru_cache(maxsize=None)
+def cpu_ufunc():
+    """``gaussian`` as a ufunc, one thread (a Numba DUFunc around a NumPy ufunc; built on first use)."""
+    return numba.vectorize(SIGNATURES, target="cpu")(gaussian)
+
+
+@lru_cache(maxsize=None)
+def parallel_ufunc():
+    """``gaussian`` as a NumPy ufunc that splits its loop over Numba's threads."""
+    return numba.vectorize(SIGNATURES, target="parallel")(gaussian)
+
+
+@lru_cache(maxsize=None)
+def cuda_ufunc():
+    """``gaussian`` as a CUDA ufunc. Lazy: building it needs a driver (and fails in the simulator)."""
+    return numba.vectorize(SIGNATURES, target="cuda")(gaussian)
+
+
+def numpy_gaussian(x, x0, sigma, out=None):
+    """The NumPy way (the reference): one full-size temporary per operation."""
+    c = x.dtype.type(SQRT_2PI)
+    return np.divide(np.exp(-((x - x0) / sigma) ** 2 / 2) / c, sigma, out=out)
+
+
+# -- the simulator's stand-in for a cuda ufunc ------------------------------------------------------
+
+def gaussian_kernel(x, x0, sigma, out):
+    """Grid-stride kernel over flat arrays; an input shorter than ``out`` repeats (``i % size``).
+
+    That one rule covers a scalar (1 element), an array of ``out``'s full size, and an array that
+    broadcasts over leading dimensions only (a row of ``x0`` against rows of ``x``), without
+    expanding any of them. ``broadcast_launch`` prepares the inputs so that this holds.
+    """
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    nx, n0, ns = x.size, x0.size, sigma.size
+    for i in range(start, out.size, stride):
+        out[i] = gaussian_scalar(x[i % nx], x0[i % n0], sigma[i % ns])
+
+
+@lru_cache(maxsize=None)
+def _cuda_gaussian_kernel():
+    # cuda.jit only on first use: GPU or simulator is the worker process's choice, not import's.
+    return cuda.jit(gaussian_kernel)
+
+
+def _is_device(a) -> bool:
+    return hasattr(a, "copy_to_host")  # numba.cuda device arrays, the simulator's included
+
+
+def _shape(a) -> tuple:
+    return tuple(a.shape) if hasattr(a, "shape") else ()
+
+
+def _c_contiguous(a) -> bool:
+    return a.is_c_contiguous() if hasattr(a, "is_c_contiguous") else a.flags.c_contiguous
+
+
+def _flat_input(a, shape, dtype):
+    """``a`` as a flat device array that ``kernel[i % a.size]`` reads correctly for ``shape``."""
+    if not _shape(a):  # a scalar (or 0-d array): one element, repeated
+        return cuda.to_device(np.full(1, a, dtype))
+    core = _shape(a)
+    while core and core[0] == 1:
+        core = core[1:]
+    repeats_cleanly = core == shape[len(shape) - len(core):]  # broadcast over leading dims only
+    if repeats_cleanly and a.dtype == dtype and _c_contiguous(a):
+        return a.reshape(a.size) if _is_device(a) else cuda.to_device(np.ascontiguousarray(a).reshape(-1))
+    # Anything else (a column against rows, non-contiguous, another dtype) is expanded to full
+    # size on the host, as numba-cuda's own ufuncs do for a 2-D call.
+    host = a.copy_to_host() if _is_device(a) else np.asarray(a)
+    full = np.ascontiguousarray(np.broadcast_to(host.astype(dtype, copy=False), shape))
+    return cuda.to_device(full.reshape(-1))
+
+
+def broadcast_launch(kernel, args, out=None, dtypes=("float32", "float64")):
+    """Call a flat grid-stride ``kernel(*inputs, out)`` the way a ufunc is called.
+
+    The reusable half of the simulator workaround. ``args`` are scalars, NumPy arrays or numba.cuda
+    device arrays; they broadcast by NumPy's rules (``np.broadcast_shapes``; ValueError when they do
+    not), their common dtype (``np.result_type`` of the arrays, or of the scalars when there are
+    none) must be in ``dtypes`` (TypeError otherwise, as a cuda ufunc has no loop for it), and
+    everything is cast to it. Each input reaches the kernel flat: scalars as a 1-element array,
+    contiguous arrays that broadcast over leading dimensions as a view, the rest expanded on the
+    host. The kernel must read input ``a`` at ``a[i % a.size]`` (see ``gaussian_kernel``).
+
+    ``out``: a device array or a C-contiguous NumPy array of the broadcast shape and dtype, or None
+    for a new one. Returns ``out`` filled; a new output stays on the device when any input was a
+    device array and is copied to the host otherwise (what a cuda ufunc does).
+    """
+    args = [cuda.as_cuda_array(a) if hasattr(a, "__cuda_array_interface__") and not _is_device(a) else a
+            for a in args]
+    shape = np.broadcast_shapes(*(_shape(a) for a in args))
+    arrays = [a for a in args if _shape(a)]
+    dtype = np.result_type(*(a.dtype for a in arrays)) if arrays else np.result_type(*args)
+    if dtype.name not in dtypes:
+        raise TypeError(f"no loop for {dtype}: this kernel has {', '.join(dtypes)}")
+    flats = [_flat_input(a, shape, dtype) for a in args]
+    size = math.prod(shape)
+    any_device = any(_is_device(a) for a in args)
+    if out is None:
+        dev_out = cuda.device_array(shape, dtype)
+    else:
+        if _shape(out) != shape or out.dtype != dtype or not _c_contiguous(out):
+            raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}, got "
+                             f"{out.dtype} {_shape(out)}")
+        dev_out = out if _is_device(out) else cuda.device_array(shape, dtype)
+    blocks, threads = launch_config(size)
+    kernel[blocks, threads](*flats, dev_out.reshape(size))
+    if out is not None and not _is_device(out):
+        dev_out.copy_to_host(out)
+        return out
+    if out is None and not any_device:
+        return dev_out.copy_to_host()
+    return dev_out
+
+
+def gaussian_fallback(x, x0, sigma, out=None):
+    """``gaussian`` called like its cuda ufunc, built from a kernel: works under the simulator."""
+    return broadcast_launch(_cuda_gaussian_kernel(), (x, x0, sigma), out=out)
+
+
+# -- variants ---------------------------------------------------------------------------------------
+
+def _one_element(v) -> bool:
+    return not _shape(v) or math.prod(_shape(v)) == 1
+
+
+def _run_cuda(a):
+    x, x0, sigma, out = a["x"], a["x0"], a["sigma"], a["out"]
+    uf = cuda_ufunc()
+    if x.size == 0:  # nothing to launch (and numba-cuda's host path has nothing to copy)
+        return out
+    if all(_one_element(v) or _shape(v) == _shape(x) for v in (x0, sigma)):
+        # 1-D call: numba-cuda broadcasts the 1-element arguments on the device (stride 0).
+        def flat(v):
+            return v if not _shape(v) else v.reshape(v.size)
+
+        uf(flat(x), flat(x0), flat(sigma), out=flat(out))
+    else:  # a real broadcast: numba-cuda expands it on the host (see the module docstring)
+        uf(x, x0, sigma, out=out)
+    return out
+
+
+def _run_cudasim(a):
+    return gaussian_fallback(a["x"], a["x0"], a["sigma"], out=a["out"])
+
+
+@lru_cache(maxsize=None)
+def _cupy_kernel():
+    import cupy
+
+    return cupy.ElementwiseKernel(
+        "T x, T x0, T sigma", "T out",
+        f"T z = (x - x0) / sigma; out = exp(-z * z / (T)2) / (T){SQRT_2PI!r} / sigma;",
+        "numbabench_gaussian",
+    )
+
+
+def _run_cupy(a):
+    return _cupy_kernel()(a["x"], a["x0"], a["sigma"], a["out"])
+
+
+@register
+class Gaussian(Technique):
+    name = "gaussian"
+    title = "@vectorize: one scalar function becomes a broadcasting ufunc on cpu, parallel and cuda"
+    article_item = 4
+    targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
+    sizes = {
+        "quick": (10_000, 1_000_000),
+        "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 30_000_000),
+    }
+    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000)}
+    simulator_max_size = 100_000
+    rtol, atol = TOLERANCE["float64"]  # the float64 figures; compare() picks by dtype
+
+    def make_inputs(self, size, seed=0, dtype=None):
+        dtype = np.dtype(dtype or self.default_dtype())
+        rng = np.random.default_rng(seed)
+        shape = (size // WIDTH, WIDTH) if size % WIDTH == 0 else (size,)
+        x = (2.0 * rng.standard_normal(shape)).astype(dtype)
+        return {"x": x, "x0": dtype.type(0.25), "sigma": dtype.type(1.5)}
+
+    def check_inputs(self, inputs):
+        try:
+            x, x0, sigma = inputs["x"], inputs["x0"], inputs["sigma"]
+        except KeyError as exc:
+            raise self.input_error(f"missing input {exc}; expected x, x0, sigma") from None
+        if not isinstance(x, np.ndarray) or x.ndim == 0:
+            raise self.input_error(f"x must be a NumPy array with at least one dimension, got {_describe(x)}")
+        if x.dtype.name not in self.dtypes:
+            raise self.input_error(f"x must be float32 or float64, got {x.dtype}")
+        t = x.dtype.type
+        if isinstance(x0, np.ndarray) and x0.ndim > 0:
+            if x0.dtype != x.dtype:
+                raise self.input_error(f"x0 must have x's dtype {x.dtype}, got {x0.dtype}")
+            try:
+                shape = np.broadcast_shapes(x.shape, x0.shape)
+            except ValueError:
+                shape = None
+            if shape != x.shape:
+                raise self.input_error(
+                    f"x0 of shape {x0.shape} must broadcast to x's shape {x.shape} "
+                    "(a scalar, a row of x's last dimension, or x's shape)")
+        elif _is_real(x0):
+            x0 = t(x0)
+        else:
+            raise self.input_error(f"x0 must be a real number or a float array, not {x0!r}")
+        if not _is_real(sigma) or not (np.isfinite(sigma) and sigma > 0):
+            raise self.input_error(f"sigma must be a positive finite number, not {sigma!r}")
+        return {"x": x, "x0": x0, "sigma": t(sigma)}
+
+    def outputs(self, inputs):
+        return {"out": (inputs["x"].shape, inputs["x"].dtype)}
+
+    def prepare(self, target, inputs):
+        args = super().prepare(target, inputs)
+        if target in ("cuda", "cudasim"):
+            # Scalars as 1-element device arrays: numba-cuda's ufunc broadcasts those on the device;
+            # a Python scalar would cost it a host-to-device copy on every call.
+            mem, dtype = memory(target), inputs["x"].dtype
+            for k in ("x0", "sigma"):
+                if not _shape(args[k]):
+                    args[k] = mem.to_device(np.full(1, args[k], dtype))
+        return args
+
+    def reference(self, inputs):
+        return numpy_gaussian(inputs["x"], inputs["x0"], inputs["sigma"])
+
+    def implementation(self, target):
+        return {
+            "numpy": lambda a: numpy_gaussian(a["x"], a["x0"], a["sigma"], out=a["out"]),
+            "cpu": lambda a: cpu_ufunc()(a["x"], a["x0"], a["sigma"], out=a["out"]),
+            "parallel": lambda a: parallel_ufunc()(a["x"], a["x0"], a["sigma"], out=a["out"]),
+            "cuda": _run_cuda,
+            "cudasim": _run_cudasim,
+            "cupy": _run_cupy,
+        }[target]
+
+    def compare(self, got, want):
+        """The base comparison with the tolerance of ``want``'s dtype (see ``TOLERANCE``)."""
+        judge = copy.copy(self)
+        judge.rtol, judge.atol = TOLERANCE.get(np.asarray(want).dtype.name, TOLERANCE["float64"])
+        return Technique.compare(judge, got, want)
+
+    def bytes_moved(self, size, dtype=None):
+        return 2 * size * np.dtype(dtype or self.default_dtype()).itemsize  # read x, write out
+
+    def flops(self, size, dtype=None):
+        return 8 * size  # sub, div, square, negate, halve, exp (as one), two divisions
+
+    def kernels(self):
+        sigs = tuple((types.Array(t, 1, "C"),) * 4 for t in (types.float32, types.float64))
+        return [Kernel("gaussian_kernel", gaussian_kernel, sigs)]
+
+
+def _is_real(v) -> bool:
+    if isinstance(v, (bool, np.bool_)) or not (np.isscalar(v) or (isinstance(v, np.ndarray) and v.ndim == 0)):
+        return False
+    return bool(np.isreal(v)) and np.issubdtype(np.asarray(v).dtype, np.number)
+
+
+def _describe(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"a {v.ndim}-D {v.dtype} array"
+    return type(v).__name__
