@@ -1,0 +1,484 @@
+"""`numbabench report`: results files and asv results folders in, one self-contained HTML page out.
+
+The inputs are made here: one real tiny sweep by the real CLI, crafted run rows (a GPU machine with a
+CPU/GPU crossover, a wrong result, a failed cell, a missing target, an unknown column and phase), and
+asv results folders written in asv 0.6's own format (checked by loading them with asv itself), plus
+one made by a real `asv run --python=same`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, cli
+
+NAN = float("nan")
+
+
+# -- crafted inputs -----------------------------------------------------------------------------
+def run_doc(rows, machine="gpubox", targets=None, peaks=None, gpu="NVIDIA H100 80GB HBM3", **extra):
+    doc = {
+        "format": "numbabench-results", "version": 1,
+        "machine": {"name": machine, "cpu": "Fake EPYC 9000", "cores": {"logical": 16, "usable": 16},
+                    "os": "Linux 6.1", "gpu": gpu, "compute_capability": "9.0" if gpu else None,
+                    "gpu_memory_gib": 79.1 if gpu else None, "driver": "13.0" if gpu else None,
+                    "cuda_runtime": "13.0" if gpu else None},
+        "versions": {"python": "3.11.7", "numpy": "2.3.0", "numba": "0.68.1", "numba-cuda": "0.30.4",
+                     "pandas": "2.3.0", "cupy": None, "numbabench": "0.1.0"},
+        "commit": "0123456789abcdef0123456789abcdef01234567", "created": "2026-01-02T10:00:00+00:00",
+        "finished": "2026-01-02T10:05:00+00:00", "interrupted": False,
+        "options": {"targets": ["numpy", "cpu", "parallel", "cuda", "cudasim"]},
+        "peaks": peaks if peaks is not None else {"cpu_gbps": 100.0, "gpu_gbps": 3000.0},
+        "targets": targets if targets is not None else {
+            "numpy": {"available": True, "reason": None}, "cpu": {"available": True, "reason": None},
+            "parallel": {"available": True, "reason": None}, "cuda": {"available": True, "reason": None},
+            "cudasim": {"available": True, "reason": None},
+            "cupy": {"available": False, "reason": "CuPy is not installed (pip install 'numbabench[gpu]')"}},
+        "rows": rows,
+    }
+    doc.update(extra)
+    return doc
+
+
+def row(technique, target, size, phase="compute", median=None, status="ok", **kw):
+    r = {"technique": technique, "target": target, "size": size, "dtype": "float32", "phase": phase,
+         "median_s": median, "spread_s": None if median is None else median * 0.02, "repeats": 10,
+         "gbps": None, "roofline_fraction": None, "speedup_vs_numpy": None,
+         "correct": True if status == "ok" else (False if status == "wrong" else None),
+         "max_abs_err": 0.0, "status": status, "error": None,
+         "simulated": target == "cudasim"}
+    r.update(kw)
+    return r
+
+
+CLAMP_SIZES = (10_000, 1_000_000, 100_000_000)
+
+
+def clamp_gpu_rows():
+    """A GPU machine where cuda end to end first beats the best CPU target at 1,000,000."""
+    rows = []
+    for n in CLAMP_SIZES:
+        nb = 8 * n
+        t = {"numpy": 1e-9 * n + 2e-6, "cpu": 0.8e-9 * n + 1e-6, "parallel": 0.2e-9 * n + 10e-6,
+             "cuda": 0.002e-9 * n + 5e-6}
+        for target, s in t.items():
+            rows.append(row("clamp", target, n, median=s, gbps=nb / s / 1e9))
+        h = 0.08e-9 * n + 10e-6
+        rows.append(row("clamp", "cuda", n, "h2d", h))
+        rows.append(row("clamp", "cuda", n, "d2h", h))
+        rows.append(row("clamp", "cuda", n, "end_to_end", t["cuda"] + 2 * h))
+    for target, c in (("numpy", 1e-6), ("cpu", 0.2), ("parallel", 0.3), ("cuda", 0.5)):
+        rows.append(row("clamp", target, CLAMP_SIZES[0], "compile", c))
+    # the simulator, claiming a speedup it must never be given
+    rows.append(row("clamp", "cudasim", 1000, median=0.1, speedup_vs_numpy=99.0))
+    rows.append(row("clamp", "cudasim", 1000, "end_to_end", 0.2))
+    return rows
+
+
+def widget_rows():
+    """A technique the registry does not know, with a wrong result (claiming 50x), a failed cell,
+    an unknown column and a phase of its own."""
+    return [
+        row("widget", "numpy", 1000, median=1e-3, flux_capacitor=1.21),
+        row("widget", "cpu", 1000, median=2e-5, status="wrong", speedup_vs_numpy=50.0, max_abs_err=0.5,
+            error="result differs from the NumPy reference (max abs error 0.5)"),
+        row("widget", "parallel", 1000, median=None, status="failed", error="worker died (exit status -11)"),
+        row("widget", "numpy", 1000, "pickle_bytes", None, value=4096, unit="bytes"),
+    ]
+
+
+def write_run(path: Path, doc: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+ASV_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
+               "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
+ASV_TARGETS = ["numpy", "cpu", "parallel", "cuda", "cudasim"]
+ASV_SIZES = [1000, 1000000]
+
+
+def asv_params():
+    return [[repr(s) for s in ASV_SIZES], [repr(t) for t in ASV_TARGETS]]
+
+
+def write_asv(root: Path, machine="asvbox", runs=None) -> Path:
+    """An asv results folder, written the way asv 0.6 writes one (api versions 1 and 2)."""
+    bench = {}
+    for method, unit, kind in (("time_compute", "seconds", "time"), ("time_end_to_end", "seconds", "time"),
+                               ("track_compile_seconds", "seconds", "track"), ("track_gbps", "GB/s", "track"),
+                               ("peakmem_compute", "bytes", "peakmemory")):
+        name = f"bench_clamp.ClampSuite.{method}"
+        bench[name] = {"name": name, "param_names": ["size", "target"], "params": asv_params(),
+                       "type": kind, "unit": unit, "version": "0" * 64}
+    bench["version"] = 2
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "benchmarks.json").write_text(json.dumps(bench))
+    mdir = root / machine
+    mdir.mkdir(exist_ok=True)
+    (mdir / "machine.json").write_text(json.dumps({
+        "arch": "x86_64", "cpu": "Fake Xeon", "machine": machine, "num_cpu": "8", "os": "Linux 6.1",
+        "ram": "65536000", "version": 1}))
+    runs = runs if runs is not None else default_asv_runs()
+    for r in runs:
+        results = {}
+        for method, values in r["values"].items():
+            n = len(values)
+            stats = [None if v is None or v != v else v for v in values]
+            results[f"bench_clamp.ClampSuite.{method}"] = [
+                values, asv_params(), "0" * 64, r["date"] + 1000, 1.5,
+                [v and v * 0.9 for v in stats], [v and v * 1.1 for v in stats],
+                [v and v * 0.95 for v in stats], [v and v * 1.05 for v in stats], [1] * n, [10] * n]
+        params = {"arch": "x86_64", "cpu": "Fake Xeon", "machine": machine, "num_cpu": "8", "os": "Linux 6.1",
+                  "ram": "65536000", "python": "3.11"}
+        params.update(r.get("params", {}))
+        data = {"commit_hash": r["commit"], "env_name": r["env"], "date": r["date"], "params": params,
+                "python": "3.11", "requirements": r.get("requirements", {}), "env_vars": r.get("env_vars", {}),
+                "result_columns": ASV_COLUMNS, "results": results, "durations": {}, "version": 2}
+        (mdir / f"{r['commit'][:8]}-{r['env']}.json").write_text(json.dumps(data))  # NaN stays NaN
+    return root
+
+
+def _grid(fn):
+    """Values in asv's order: the product of the params, first parameter slowest."""
+    return [fn(s, t) for s in ASV_SIZES for t in ASV_TARGETS]
+
+
+def default_asv_runs():
+    def compute(scale, fail=None):
+        def f(s, t):
+            if t in ("cuda", "cudasim"):
+                return NAN  # n/a: setup raised NotImplementedError
+            if (s, t) == fail:
+                return None  # the benchmark failed
+            return {"numpy": 1.0, "cpu": 0.8, "parallel": 0.3}[t] * 1e-9 * s * scale + 1e-6
+        return _grid(f)
+
+    track = _grid(lambda s, t: NAN if t in ("cuda", "cudasim") else 0.25)
+    gbps = _grid(lambda s, t: NAN if t in ("cuda", "cudasim") else 12.5)
+    mem = _grid(lambda s, t: NAN if t in ("cuda", "cudasim") else 1.5e8)
+    sim = _grid(lambda s, t: 0.05 if (t == "cudasim" and s == 1000) else (1e-6 if t == "numpy" else NAN))
+    c1, c2 = "a" * 40, "b" * 40
+    e67, e68 = "virtualenv-py3.11-numba0.67.1", "virtualenv-py3.11-numba0.68.1"
+    d1, d2 = 1767225600000, 1767312000000
+    return [
+        {"commit": c1, "env": e68, "date": d1, "params": {"numba": "0.68.1"},
+         "values": {"time_compute": compute(1.2), "track_compile_seconds": track, "track_gbps": gbps}},
+        {"commit": c2, "env": e68, "date": d2, "params": {"numba": "0.68.1"},
+         "values": {"time_compute": compute(1.0, fail=(1000000, "parallel")), "track_compile_seconds": track,
+                    "track_gbps": gbps, "peakmem_compute": mem}},
+        {"commit": c2, "env": e67, "date": d2,  # the version only in the environment's name
+         "values": {"time_compute": compute(1.5), "track_compile_seconds": track}},
+        {"commit": c2, "env": e68 + "-NUMBA_ENABLE_CUDASIM1", "date": d2, "params": {"numba": "0.68.1"},
+         "env_vars": {"NUMBA_ENABLE_CUDASIM": "1"}, "values": {"time_compute": sim}},
+    ]
+
+
+def sample_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """A crafted GPU results file and an asv folder: every section of the page has something."""
+    run = write_run(tmp_path / "in" / "gpubox.json", run_doc(clamp_gpu_rows() + widget_rows()))
+    asv = write_asv(tmp_path / "in" / "asv")
+    return run, asv
+
+
+def images_of(html: str) -> list[str]:
+    return re.findall(r'<img [^>]*src="([^"]+)"', html)
+
+
+def assert_self_contained(html: str):
+    for src in images_of(html):
+        assert src.startswith("data:image/png;base64,"), src[:60]
+    assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', html), "network reference"
+    assert "<script" not in html
+
+
+# -- the tests ------------------------------------------------------------------------------------
+def test_report_from_a_real_tiny_sweep(tmp_path):
+    res = tmp_path / "r.json"
+    p = cli("run", "--techniques", "clamp", "--targets", "numpy,cpu,cudasim", "--sizes", "1000",
+            "--min-time", "0.01", "--out", res, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = tmp_path / "rep"
+    p = cli("report", res, "--out", out, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    page = out / "index.html"
+    assert p.stdout.strip().splitlines()[-1] == f"report: {page}"
+    html = page.read_text()
+    assert_self_contained(html)
+    assert "for clamp at size 1,000" in html
+    assert "functional only" in html  # cudasim ran: correct, never a speedup
+    doc = json.loads(res.read_text())
+    assert doc["targets"]["cuda"]["reason"].split(";")[0] in html  # the target that did not run says why
+    for name in ("speedup", "time_vs_size", "compile"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").is_file()
+    assert len(images_of(html)) >= 3
+
+
+def test_crafted_gpu_run_crossover_break_even_wrong_and_simulator(tmp_path):
+    from numbabench.report import analysis, build, figures, tidy
+
+    run = write_run(tmp_path / "gpubox.json", run_doc(clamp_gpu_rows() + widget_rows()))
+    coll = tidy.load([run])
+    summaries = {s.name: s for s in analysis.summarize(coll, "gpubox")}
+    clamp = summaries["clamp"]
+    assert clamp.size == CLAMP_SIZES[-1]
+    cells = {c.target: c for c in clamp.cells}
+    assert clamp.best.target == "cuda" and clamp.best_cpu.target == "parallel"
+    assert [(c.target, c.size) for c in clamp.crossovers] == [("cuda", 1_000_000)]
+    # break-even of cuda against the best CPU target: (compile + h2d + d2h - parallel's compile) / saving
+    c, p = cells["cuda"], cells["parallel"]
+    want = math.ceil((0.5 + c.h2d_s + c.d2h_s - 0.3) / (p.compute_s - c.compute_s))
+    be = {(b.target, b.reference): b for b in clamp.break_even}
+    assert be[("cuda", "parallel")].calls == want
+    assert be[("cpu", "parallel")].calls is None and be[("cpu", "parallel")].text.startswith("never")
+    assert be[("parallel", "numpy")].calls >= 1
+    # the simulator: functional only, whatever the file claims
+    assert cells["cudasim"].speedup is None and cells["cudasim"].status == "ok"
+    assert cells["cupy"].status == "not run" and "CuPy is not installed" in cells["cupy"].why
+    # a wrong result: flagged, never a speedup, never a bar
+    widget = {c.target: c for c in summaries["widget"].cells}
+    assert widget["cpu"].status == "wrong" and widget["cpu"].speedup is None
+    assert widget["parallel"].status == "failed" and "exit status -11" in widget["parallel"].why
+    fig = figures.speedup_bars(list(summaries.values()))
+    heights = [round(b.get_height(), 6) for b in fig.fig.axes[0].patches]
+    assert 50.0 not in heights and all(h > 0 for h in heights)
+    assert any(t.get_text() == "wrong" and t.get_color() == figures.WRONG for t in fig.fig.axes[0].texts)
+    texts = [t.get_text() for t in fig.fig.axes[0].texts]
+    assert not any("99" in t for t in texts)  # the simulator's claimed speedup is not drawn
+
+    page = build([run], out=tmp_path / "rep")
+    html = page.read_text()
+    assert_self_contained(html)
+    assert "the best target is cuda" in html and "crossover" in html
+    assert 'class="wrong' in html and "✗ wrong" in html and "never counted as a speedup" in html
+    assert "exit status -11" in html and "CuPy is not installed" in html
+    assert "pickle_bytes" in html  # a phase of its own is shown, not dropped
+    assert "NVIDIA H100" in html and "9.0" in html  # the environment card
+    assert (tmp_path / "rep" / "roofline.png").is_file()
+
+
+def test_hand_written_asv_folder_is_asv_format(tmp_path):
+    """The fixture is what asv itself reads, so the loader is tested against the real format."""
+    asv_results = pytest.importorskip("asv.results")
+    root = write_asv(tmp_path / "results")
+    files = [p for p in (root / "asvbox").glob("*.json") if p.name != "machine.json"]
+    assert len(files) == 4
+    for p in files:
+        r = asv_results.Results.load(str(p), machine_name="asvbox")
+        assert r.get_result_keys({k: {"version": "0" * 64} for k in r.get_all_result_keys()})
+
+
+def test_asv_loader_parses_params_and_tells_failed_from_skipped(tmp_path):
+    from numbabench.report import asv_results, tidy
+
+    assert asv_results.parse_param("'cuda'") == "cuda"
+    assert asv_results.parse_param("1000000") == 1_000_000
+    assert asv_results.parse_param("<class 'numpy.float32'>") == "numpy.float32"
+    assert asv_results.parse_param("np.float32") == "np.float32"
+    assert asv_results.split_name("bench_clamp.ClampSuite.time_compute") == ("clamp", "time_compute")
+    assert asv_results.split_name("suites.GaussianSuite.time_h2d") == ("gaussian", "time_h2d")
+
+    coll = tidy.load(asv=[write_asv(tmp_path / "results")])
+    df = coll.table
+    b = "b" * 40
+    at = df[(df.commit == b) & (df.numba == "0.68.1") & ~df.env.str.contains("CUDASIM")]
+    comp = at[at.phase == "compute"].set_index(["size", "target"])
+    assert comp.loc[(1_000_000, "parallel"), "status"] == "failed"  # null
+    assert comp.loc[(1_000_000, "cuda"), "status"] == "skipped"  # NaN: n/a
+    assert "NotImplementedError" in comp.loc[(1_000_000, "cuda"), "error"]
+    assert comp.loc[(1_000_000, "cpu"), "status"] == "ok"
+    assert comp.loc[(1_000_000, "cpu"), "gbps"] == 12.5  # track_gbps is a column of the compute row
+    assert comp.loc[(1_000_000, "cpu"), "speedup_vs_numpy"] == pytest.approx(1.0e-3 / (0.8e-3 + 1e-6), rel=1e-3)
+    assert set(at.phase) == {"compute", "compile", "peakmem_compute"}  # an unknown metric is its own phase
+    mem = at[at.phase == "peakmem_compute"].iloc[0]
+    assert mem.value == 1.5e8 and mem.unit == "bytes"
+    assert set(df.numba.dropna()) == {"0.67.1", "0.68.1"}  # from params, and from the env name
+    sim = df[df.env.str.endswith("NUMBA_ENABLE_CUDASIM1") & (df.status == "ok")]
+    assert set(sim.target) == {"numpy", "cudasim"} and sim[sim.target == "cudasim"].simulated.all()
+    assert sim[sim.target == "cudasim"].speedup_vs_numpy.isna().all()
+
+
+def test_report_from_an_asv_folder_alone(tmp_path):
+    from numbabench.report import build
+
+    out = tmp_path / "rep"
+    page = build(asv=[write_asv(tmp_path / "results")], out=out)
+    html = page.read_text()
+    assert_self_contained(html)
+    assert (out / "asv_history.png").is_file() and (out / "asv_numba_versions.png").is_file()
+    assert "History across commits" in html and "Numba version against Numba version" in html
+    assert "for clamp at size 1,000,000" in html  # the headline comes from asv's newest commit
+    assert "1 failed" in html or "failed asv benchmark" in html
+
+
+def test_report_from_both_and_machines_side_by_side(tmp_path):
+    run, asv = sample_inputs(tmp_path)
+    cpu_only = [r for r in clamp_gpu_rows() if r["target"] in ("numpy", "cpu", "parallel")]
+    other = write_run(tmp_path / "in" / "laptop.json", run_doc(
+        [dict(r, median_s=r["median_s"] * 3 if r["median_s"] else None) for r in cpu_only],
+        machine="laptop", gpu=None))
+    out = tmp_path / "rep"
+    p = cli("report", run, other, "--asv", asv, "--out", out)
+    assert p.returncode == 0, p.stderr[-3000:]
+    html = (out / "index.html").read_text()
+    assert_self_contained(html)
+    assert "Machines side by side" in html
+    side = html[html.index('id="machines"'):html.index('id="environment"')]
+    assert "gpubox" in side and "laptop" in side and "asvbox" in side
+    assert html.count('class="card"><h3>') >= 3  # an environment card per machine (run and asv)
+    for name in ("speedup", "time_vs_size", "roofline", "compile", "asv_history", "asv_numba_versions"):
+        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file(), name
+
+
+def test_missing_target_failed_row_and_unknown_column_still_build(tmp_path):
+    from numbabench.report import build
+
+    rows = [row("clamp", "numpy", 1000, median=1e-5, mystery_column={"nested": [1, 2]}),
+            row("clamp", "parallel", 1000, median=None, status="failed", error="timed out after 900 s (worker killed)"),
+            row("clamp", "cpu", 1000, "a_phase_of_its_own", median=3e-6)]
+    targets = {"numpy": {"available": True, "reason": None},
+               "cuda": {"available": False, "reason": "no CUDA GPU (CudaSupportError: no driver)"}}
+    doc = run_doc(rows, machine="tiny", targets=targets, peaks={}, gpu=None)
+    del doc["options"]  # an older file without it
+    page = build([write_run(tmp_path / "r.json", doc)], out=tmp_path / "rep")
+    html = page.read_text()
+    assert "timed out after 900 s" in html and "no CUDA GPU (CudaSupportError: no driver)" in html
+    assert "a_phase_of_its_own" in html
+    assert "Nothing to plot here" in html  # no roofline without a peak: said, not a broken image
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not a readable results file"),
+    ('{"hello": "world"}', "not a numbabench results file"),
+    ('[1, 2, 3]', "not a numbabench results file"),
+    ('{"format": "numbabench-results", "version": 1, "rows": [{"size": 3}]}', "row 0 has no technique"),
+    (None, "no results file"),
+])
+def test_corrupt_or_foreign_results_file_is_one_line_exit_2(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    p = cli("report", path, "--out", tmp_path / "rep")
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "rep" / "index.html").exists()
+
+
+def test_corrupt_or_foreign_asv_folder_is_one_line_exit_2(tmp_path):
+    from numbabench.errors import NumbabenchError
+    from numbabench.report import tidy
+
+    root = write_asv(tmp_path / "results")
+    victim = next(p for p in (root / "asvbox").glob("*.json") if p.name != "machine.json")
+    victim.write_text(victim.read_text()[:200])
+    p = cli("report", "--asv", root, "--out", tmp_path / "rep")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert victim.name in p.stderr and "not a readable asv results file" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(NumbabenchError, match="holds no asv results"):
+        tidy.load(asv=[empty])
+    with pytest.raises(NumbabenchError, match="no asv results folder"):
+        tidy.load(asv=[tmp_path / "nowhere"])
+    foreign = write_asv(tmp_path / "old")
+    f = next(p for p in (foreign / "asvbox").glob("*.json") if p.name != "machine.json")
+    f.write_text(f.read_text().replace('"version": 2', '"version": 1'))
+    with pytest.raises(NumbabenchError, match="asv results format 1"):
+        tidy.load(asv=[foreign])
+
+
+def test_no_arguments_takes_this_machines_newest_results_and_asv(tmp_path, monkeypatch):
+    import argparse
+
+    from numbabench.errors import NumbabenchError
+    from numbabench.machine import machine_name
+    from numbabench.report import command
+
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(results=[], asv=None, out=None)
+    with pytest.raises(NumbabenchError, match="nothing to report"):
+        command.resolve_inputs(args)
+    me = machine_name()
+    old = write_run(tmp_path / "results" / f"{me}-20260101-000000.json", run_doc([], machine=me))
+    new = write_run(tmp_path / "results" / f"{me}-20260102-000000.json",
+                    run_doc(clamp_gpu_rows(), machine=me))
+    os.utime(old, (1, 1))
+    write_run(tmp_path / "results" / "someone-else-20270101-000000.json", run_doc([], machine="someone-else"))
+    write_asv(tmp_path / ".asv" / "results")
+    results, asv = command.resolve_inputs(args)
+    assert results == [Path("results") / new.name] and asv == [Path(".asv") / "results"]
+    assert command.run(args) == 0
+    assert (tmp_path / "reports" / me / "index.html").is_file()
+
+
+def test_loads_what_a_real_asv_run_writes(tmp_path):
+    """A tiny asv project measured by the real `asv run --python=same`: the loader reads its files."""
+    proj = tmp_path / "proj"
+    (proj / "benchmarks").mkdir(parents=True)
+    (proj / "asv.conf.json").write_text(json.dumps({
+        "version": 1, "project": "toy", "project_url": "https://example.invalid", "repo": ".",
+        "environment_type": "virtualenv", "benchmark_dir": "benchmarks", "results_dir": ".asv/results",
+        "env_dir": ".asv/env", "html_dir": ".asv/html"}))
+    (proj / "benchmarks" / "__init__.py").write_text("")
+    (proj / "benchmarks" / "bench_toy.py").write_text(textwrap.dedent("""
+        class ToySuite:
+            params = ([1000, 20000], ["numpy", "cpu", "cuda"])
+            param_names = ["size", "target"]
+
+            def setup(self, size, target):
+                if target == "cuda":
+                    raise NotImplementedError("no GPU here")
+
+            def time_compute(self, size, target):
+                if target == "cpu" and size == 20000:
+                    raise RuntimeError("planted failure")
+                sum(range(size // 10))
+
+            def track_compile_seconds(self, size, target):
+                return 0.25
+            track_compile_seconds.unit = "seconds"
+    """))
+    env = dict(os.environ, HOME=str(tmp_path), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env.pop("PYTHONPATH", None)
+    for cmd in (["git", "init", "-q", "."], ["git", "add", "-A"], ["git", "commit", "-qm", "toy"]):
+        subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=proj, capture_output=True, text=True).stdout.strip()
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run(asv + ["machine", "--yes", "--machine", "toybox"], cwd=proj, env=env, check=True,
+                   capture_output=True, timeout=120)
+    p = subprocess.run(asv + ["run", "--python=same", "--quick", "--set-commit-hash", head, "--machine", "toybox"],
+                       cwd=proj, env=env, capture_output=True, text=True, timeout=300)
+    assert (proj / ".asv" / "results" / "toybox" / "machine.json").is_file(), p.stdout[-2000:] + p.stderr[-2000:]
+
+    from numbabench.report import build, tidy
+
+    df = tidy.load(asv=[proj]).table  # the project folder is found too
+    comp = df[df.phase == "compute"].set_index(["size", "target"])
+    assert comp.loc[(1000, "numpy"), "status"] == "ok" and comp.loc[(1000, "numpy"), "median_s"] > 0
+    assert comp.loc[(20000, "cpu"), "status"] == "failed"
+    assert comp.loc[(1000, "cuda"), "status"] == "skipped"
+    assert set(df[df.phase == "compile"].median_s.dropna()) == {0.25}
+    assert df.commit.iloc[0] == head
+    page = build(asv=[proj / ".asv" / "results"], out=tmp_path / "rep")
+    assert "toy" in page.read_text()
+
+
+@pytest.mark.skipif(not (ROOT / ".asv" / "results").is_dir(), reason="this checkout has no .asv/results yet")
+def test_loads_this_projects_asv_results():
+    from numbabench.report import tidy
+
+    df = tidy.load(asv=[ROOT / ".asv" / "results"]).table
+    assert not df.empty and set(df.status) <= {"ok", "failed", "skipped"}
