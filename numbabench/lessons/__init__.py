@@ -1,0 +1,49 @@
+"""Self-paced lessons on the article's techniques, graded by the same core (``numbabench lessons``).
+
+The runner lives in ``catalog`` (the index), ``workspace`` (the learner's copies and progress),
+``checker`` and ``harness`` (a check in subprocesses), ``grading`` (what a lesson's check.py uses)
+and ``command`` (the CLI). This module itself stays light: the notebooks import
+``gpu_or_simulator`` from it before numba is imported.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def gpu_or_simulator(verbose: bool = True) -> str:
+    """Pick the GPU if this machine has one, else the CUDA simulator; return "gpu" or "simulator".
+
+    Call it before ``numba`` is imported: the simulator is chosen by ``NUMBA_ENABLE_CUDASIM`` when
+    ``numba.cuda`` is first imported. A choice already made (the variable set, or numba.cuda already
+    imported) is respected, so the same notebook runs under ``numbabench lessons check`` unchanged.
+    """
+    if "numba.cuda" in sys.modules:
+        from numba import config
+
+        mode = "simulator" if config.ENABLE_CUDASIM else "gpu"
+        why = "numba.cuda was already imported"
+    elif os.environ.get("NUMBA_ENABLE_CUDASIM", "").strip():
+        mode = "gpu" if os.environ["NUMBA_ENABLE_CUDASIM"].strip() == "0" else "simulator"
+        why = f"NUMBA_ENABLE_CUDASIM={os.environ['NUMBA_ENABLE_CUDASIM'].strip()}"
+    else:
+        from ..targets import probe_gpu
+
+        probe = probe_gpu()
+        mode = "gpu" if probe["cuda"] else "simulator"
+        why = "found " + probe["gpu"]["name"] if probe["cuda"] else probe["reason"]
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1" if mode == "simulator" else "0"
+        if "numba" in sys.modules:  # numba read its config already: make it read it again
+            from numba.core import config
+
+            config.reload_config()
+    if verbose:
+        if mode == "gpu":
+            print(f"kernels run on the GPU ({why})")
+        else:
+            print(f"kernels run on the CUDA simulator ({why}): every CUDA thread is a Python thread, "
+                  "so keep sizes small; times measured here say nothing about a GPU")
+    return mode
+
+
+__all__ = ["gpu_or_simulator"]

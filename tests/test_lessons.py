@@ -1,0 +1,364 @@
+"""The lessons test themselves: every solution passes its check, every untouched exercise fails it,
+plausible wrong answers are rejected with the verdict a learner needs, every exercise and solution
+runs as a notebook, and the runner (list, check, hint, next, reset, solution) keeps its promises.
+
+Checks run on the CUDA simulator (NUMBABENCH_LESSONS_TARGET=cudasim) so the results do not depend
+on the machine; the GPU-only test runs the solutions on a real GPU where there is one. The checks
+and the notebooks are independent subprocesses, so they run two at a time.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, env
+
+from numbabench.lessons import catalog
+from numbabench.lessons.checker import check
+
+LESSONS_DIR = ROOT / "lessons"
+LESSONS = catalog.load(LESSONS_DIR)
+BY_ID = {l.id: l for l in LESSONS}
+WORKERS = 2
+CHECK_TIMEOUT = 60
+
+
+def lesson(prefix: str) -> catalog.Lesson:
+    (found,) = [l for l in LESSONS if l.id.startswith(prefix)]
+    return found
+
+
+# -- wrong answers a learner would plausibly write: (lesson, name, [(old, new) in the solution], what
+# the verdict must say). Each `old` must be in the solution, so a changed solution fails loudly here.
+WRONG = [
+    ("00", "no-bounds-check", [("    if i < out.shape[0]:\n        out[i]", "    if True:\n        out[i]")],
+     "IndexError"),
+    ("00", "blocks-rounded-down", [("blocks = math.ceil(n / THREADS_PER_BLOCK)", "blocks = n // THREADS_PER_BLOCK")],
+     "never computed (still 0)"),
+    ("00", "thread-index-in-block", [("    i = cuda.grid(1)", "    i = cuda.threadIdx.x")],
+     "cuda.threadIdx.x is the index within the block"),
+    ("03", "article-clamp-bug", [("elif x > xmax:", "elif x > xmin:")],
+     "clamp(0.25, -0.5, 0.5) returned 0.5, expected 0.25"),
+    ("03", "stride-by-one", [("stride = cuda.gridsize(1)", "stride = 1")],
+     "each element was done"),
+    ("03", "start-at-zero", [("start = cuda.grid(1)", "start = 0")],
+     "elements were never written"),
+    ("03", "signature-on-helper", [("@numba.jit\ndef clamp", "@numba.jit('float32(float32, float32, float32)')\ndef clamp")],
+     "explicit signature"),
+    ("05", "or-not-and", [("if i < out.shape[0] and j < out.shape[1]:", "if i < out.shape[0] or j < out.shape[1]:")],
+     "inside on both axes"),
+    ("05", "race", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] += 1")],
+     "no atomic add"),
+    ("05", "race-spelled-out", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] = bins[x[i]] + 1")],
+     "no atomic add"),
+    ("05", "sign", [("out[i] = (x[i + 1] - x[i - 1]) / 2", "out[i] = (x[i - 1] - x[i + 1]) / 2")],
+     "wrong sign"),
+]
+
+
+def _mutated(tmp: Path, prefix: str, name: str, edits) -> Path:
+    text = lesson(prefix).file("solution").read_text()
+    for old, new in edits:
+        assert old in text, f"lesson {prefix} solution no longer contains {old!r}: update WRONG"
+        text = text.replace(old, new)
+    path = tmp / f"{prefix}-{name}.py"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def verdicts(tmp_path_factory):
+    """Every check the tests look at, run once, two at a time: {key: Verdict}."""
+    tmp = tmp_path_factory.mktemp("wrong")
+    jobs = {}
+    for l in LESSONS:
+        jobs[("solution", l.id)] = (l, l.file("solution"))
+        jobs[("exercise", l.id)] = (l, l.file("exercise"))
+    for prefix, name, edits, _ in WRONG:
+        jobs[("wrong", name)] = (lesson(prefix), _mutated(tmp, prefix, name, edits))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        futures = {k: pool.submit(check, l, f, simulator=True, timeout=CHECK_TIMEOUT) for k, (l, f) in jobs.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+# -- the index, the folders, the files ------------------------------------------------------------
+def test_index_and_folders_agree():
+    assert catalog.problems(LESSONS_DIR) == []
+    assert [l.number for l in LESSONS] == list(range(len(LESSONS)))
+
+
+def test_problems_are_found(tmp_path):
+    root = tmp_path / "lessons"
+    shutil.copytree(LESSONS_DIR, root)
+    (root / "99-orphan").mkdir()
+    victim = LESSONS[0]
+    (root / victim.id / "hints.toml").unlink()
+    found = catalog.problems(root)
+    assert "folder 99-orphan/ is not in index.toml" in found
+    assert f"{victim.id}: missing hints.toml" in found
+
+
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_markers(l):
+    exercise = l.file("exercise").read_text()
+    solution = l.file("solution").read_text()
+    assert catalog.todo_lines(exercise), f"{l.id}: the exercise has no {catalog.MARKER}"
+    assert catalog.todo_lines(solution) == [], f"{l.id}: the solution still says {catalog.MARKER}"
+    assert "# %%" in exercise and "# %%" in solution  # jupytext percent cells
+    assert len(catalog.read_hints(l)) >= 2, f"{l.id}: fewer than two graded hints"
+
+
+# -- the checks ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_solution_passes(verdicts, l):
+    v = verdicts[("solution", l.id)]
+    assert v.passed, v.text()
+    assert v.seconds < 30, f"{l.id}: the check took {v.seconds:.1f} s"
+
+
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_untouched_exercise_fails(verdicts, l):
+    v = verdicts[("exercise", l.id)]
+    assert not v.passed and not v.timed_out, v.text()
+    text = v.text()
+    assert "Traceback (most recent call last)" not in text  # a verdict, not the checker's traceback
+    assert "bug in numbabench" not in text and "bug in the lesson" not in text, text
+
+
+@pytest.mark.parametrize("case", WRONG, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_wrong_answer_is_rejected(verdicts, case):
+    prefix, name, _, says = case
+    v = verdicts[("wrong", name)]
+    text = v.text()
+    assert not v.passed, text
+    assert says in text, text
+    assert "bug in numbabench" not in text and "bug in the lesson" not in text, text
+
+
+def test_simulator_speed_is_never_a_number(verdicts):
+    v = verdicts[("solution", lesson("03").id)]
+    assert v.speed == ["speed: not measured (simulator): its clock says nothing about a GPU"]
+
+
+# -- files that do not run -------------------------------------------------------------------------
+def _check_text(tmp_path, prefix, source, timeout=CHECK_TIMEOUT):
+    path = tmp_path / "learner.py"
+    path.write_text(source)
+    t0 = time.perf_counter()
+    v = check(lesson(prefix), path, simulator=True, timeout=timeout)
+    return v, v.text(), time.perf_counter() - t0
+
+
+def test_file_that_does_not_parse(tmp_path):
+    v, text, _ = _check_text(tmp_path, "03", "def clamp(x, lo, hi)\n    return x\n")
+    assert not v.passed
+    assert "SyntaxError at line 1" in text, text
+
+
+def test_file_that_does_not_import(tmp_path):
+    v, text, _ = _check_text(tmp_path, "03", "import numba\nimport no_such_module_here\n")
+    assert not v.passed
+    assert "ModuleNotFoundError: No module named 'no_such_module_here'" in text, text
+    assert "at line 2" in text
+
+
+def test_file_that_defines_nothing(tmp_path):
+    v, text, _ = _check_text(tmp_path, "03", "# nothing yet\n")
+    assert not v.passed
+    assert "your file defines no `clamp`" in text, text
+
+
+def test_endless_kernel_loop_times_out(tmp_path):
+    sol = lesson("03").file("solution").read_text()
+    looping = sol.replace("    start = cuda.grid(1)\n",
+                          "    start = cuda.grid(1)\n    while start >= 0:\n        start += 0\n")
+    assert looping != sol
+    v, text, took = _check_text(tmp_path, "03", looping, timeout=4)
+    assert v.timed_out and not v.passed
+    assert "timed out" in text and "while start >= 0:" in text, text
+    assert took < 4 + 12  # the timeout, plus start-up; never a hang
+
+
+def test_kernel_the_gpu_compiler_rejects(tmp_path):
+    sol = lesson("03").file("solution").read_text()
+    planted = sol.replace("        out[i] = clamp(x[i], xmin, xmax)\n",
+                          "        tmp = np.empty(1, dtype=np.float32)\n"
+                          "        tmp[0] = clamp(x[i], xmin, xmax)\n"
+                          "        out[i] = tmp[0]\n")
+    assert planted != sol
+    v, text, _ = _check_text(tmp_path, "03", planted)
+    assert not v.passed
+    # the simulator ran it happily: only the PTX layer objects
+    assert all(ok for ok, t in v.items if "compiles" not in t and "GPU compiler" not in t), text
+    assert "runs on the simulator, but the GPU compiler rejects it" in text, text
+    assert "cannot allocate arrays" in text
+
+
+# -- the command line ------------------------------------------------------------------------------
+def lessons_cli(home, *args, timeout=120):
+    e = env(NUMBABENCH_LESSONS_HOME=str(home), NUMBABENCH_LESSONS_TARGET="cudasim")
+    return subprocess.run([sys.executable, "-m", "numbabench", "lessons", *map(str, args)], env=e,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_cli_learner_flow(tmp_path):
+    home = tmp_path / "home"
+    l3 = lesson("03")
+    p = lessons_cli(home)
+    assert p.returncode == 0, p.stderr
+    copy = home / f"{l3.id}.py"
+    assert copy.read_text() == l3.file("exercise").read_text()
+    assert (home / ".progress.json").is_file()
+
+    p = lessons_cli(home, "hint", l3.number)
+    assert p.returncode == 0 and "hint 1 of" in p.stdout
+    p = lessons_cli(home, "hint")  # the current lesson is now 3
+    assert "hint 2 of" in p.stdout, p.stdout
+
+    p = lessons_cli(home, "solution", l3.number)
+    assert p.returncode == 2 and "opens once your copy passes" in p.stderr
+    assert "elif x > xmax" not in p.stdout
+
+    p = lessons_cli(home, "check")
+    assert p.returncode == 1 and "clamp(0.25, -0.5, 0.5) returned 0.5" in p.stdout, p.stdout
+
+    # the learner solves it in their copy
+    copy.write_text(l3.file("solution").read_text())
+    p = lessons_cli(home, "check")
+    assert p.returncode == 0 and "passed" in p.stdout, p.stdout + p.stderr
+    p = lessons_cli(home, "list")
+    row = next(ln for ln in p.stdout.splitlines() if l3.title in ln)
+    assert "passed" in row
+    assert re.search(r"\b1 of \d+ passed", p.stdout)
+    p = lessons_cli(home, "solution", l3.number)
+    assert p.returncode == 0 and "elif x > xmax" in p.stdout
+
+    # reset keeps a backup of the solved copy and restores the starter; progress stays
+    p = lessons_cli(home, "reset", l3.number)
+    assert p.returncode == 0
+    backups = list((home / ".backups").glob(f"{l3.id}-*.py"))
+    assert len(backups) == 1 and backups[0].read_text() == l3.file("solution").read_text()
+    assert copy.read_text() == l3.file("exercise").read_text()
+    assert "passed" in next(ln for ln in lessons_cli(home, "list").stdout.splitlines() if l3.title in ln)
+
+    p = lessons_cli(home, "next")
+    assert p.returncode == 0 and LESSONS[l3.number + 1].title in p.stdout
+
+    p = lessons_cli(home, "check", "no-such-lesson")
+    assert p.returncode == 2 and "is not a lesson" in p.stderr
+
+
+def test_check_of_another_file_is_not_recorded(tmp_path):
+    home = tmp_path / "home"
+    l0 = LESSONS[0]
+    p = lessons_cli(home, "check", l0.number, "--file", l0.file("solution"))
+    assert p.returncode == 0, p.stdout
+    assert "not recorded" in p.stdout
+    row = next(ln for ln in lessons_cli(home, "list").stdout.splitlines() if l0.title in ln)
+    assert "passed" not in row
+
+
+def test_hints_run_out_gracefully(tmp_path):
+    from numbabench.lessons.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    l = LESSONS[0]
+    n = len(catalog.read_hints(l))
+    assert [ws.next_hint(l, n) for _ in range(n + 1)] == list(range(n)) + [None]
+    assert Workspace(tmp_path).record(l)["hints_shown"] == n  # kept on disk
+
+
+def test_untouched_copies_follow_their_starter_edited_ones_do_not(tmp_path, monkeypatch):
+    from numbabench.lessons.workspace import Workspace
+
+    root = tmp_path / "lessons"
+    shutil.copytree(LESSONS_DIR, root)
+    monkeypatch.setenv("NUMBABENCH_LESSONS_DIR", str(root))
+    lessons = catalog.load(root)
+    ws = Workspace(tmp_path / "home")
+    ws.ensure(lessons)
+    a, b = lessons[0], lessons[1]
+    ws.copy_path(b).write_text("# my own work\n")
+    for l in (a, b):  # a `git pull` brings new starters
+        l.file("exercise").write_text(l.file("exercise").read_text() + "\n# improved\n")
+    said = Workspace(tmp_path / "home").ensure(lessons)
+    assert ws.copy_path(a).read_text().endswith("# improved\n")
+    assert ws.copy_path(b).read_text() == "# my own work\n"
+    assert len(said) == 1 and "refreshed" in said[0]
+
+
+def test_corrupt_progress_file_is_kept_and_replaced(tmp_path):
+    from numbabench.errors import NumbabenchError
+    from numbabench.lessons.workspace import Workspace
+
+    (tmp_path / ".progress.json").write_text("{not json")
+    with pytest.raises(NumbabenchError, match="was unreadable"):
+        Workspace(tmp_path).state
+    assert list(tmp_path.glob(".progress.json.corrupt-*"))
+    assert Workspace(tmp_path).state["lessons"] == {}
+
+
+# -- every exercise and solution runs as a notebook -----------------------------------------------
+NOTEBOOKS = [(l, kind) for l in LESSONS for kind in ("exercise", "solution")]
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(tmp_path_factory):
+    import jupytext
+    import nbclient
+
+    base = tmp_path_factory.mktemp("notebooks")
+    kernel_env = env(simulator=True)
+
+    def run(l, kind):
+        nb = jupytext.read(l.file(kind))
+        cwd = base / f"{l.id}-{kind}"
+        cwd.mkdir()
+        client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                         resources={"metadata": {"path": str(cwd)}})
+        try:
+            client.execute(env=kernel_env)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            return exc
+        return nb
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        futures = {(l.id, kind): pool.submit(run, l, kind) for l, kind in NOTEBOOKS}
+        return {k: f.result() for k, f in futures.items()}
+
+
+@pytest.mark.parametrize("l,kind", NOTEBOOKS, ids=lambda x: x.id if isinstance(x, catalog.Lesson) else x)
+def test_runs_as_a_notebook(notebook_runs, l, kind):
+    nb = notebook_runs[(l.id, kind)]
+    assert not isinstance(nb, Exception), f"{l.id} {kind}: {nb}"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code)
+    outputs = "".join(o.get("text", "") for c in code for o in c.get("outputs", []))
+    assert "kernels run on the CUDA simulator" in outputs  # gpu_or_simulator respected the env
+
+
+# -- on a real GPU ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _has_gpu() -> bool:
+    from numbabench.targets import probe_gpu
+
+    return bool(probe_gpu()["cuda"])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_solution_passes_on_a_gpu(l):
+    if not _has_gpu():
+        pytest.skip("no CUDA GPU on this machine")
+    v = check(l, l.file("solution"), simulator=False, timeout=300)
+    assert v.passed, v.text()
+    assert not any("not measured" in s for s in v.speed)
