@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results file (default results/<machine>-<timestamp>.json)")
     r.add_argument("--no-peak", dest="measure_peak", action="store_false",
                    help="skip the CPU bandwidth peak (no roofline fractions for CPU rows)")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--cluster", metavar="local[:N]", default=None,
+                       help="run the cells as tasks on a dask LocalCluster of N worker processes (default 2)")
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run the cells as tasks on the dask cluster of this scheduler (tcp://host:8786)")
     for name, (module, help_text) in SUBCOMMANDS.items():
         mod = _subcommand_module(module)
         if mod is not None:
@@ -195,21 +200,37 @@ def _simulator_works() -> tuple[bool, str | None]:
 def cmd_run(args) -> int:
     from . import runner
 
+    spec = None
+    if args.cluster or args.scheduler:
+        from .cluster import ClusterSpec, parse_cluster
+
+        spec = ClusterSpec(scheduler=args.scheduler,
+                           local_workers=parse_cluster(args.cluster) if args.cluster else None)
     opts = runner.Options(
         techniques=args.techniques, targets=args.targets, sizes=runner.parse_sizes(args.sizes),
         dtype=args.dtype, repeat=args.repeat, min_time=args.min_time, timeout=args.timeout,
-        seed=args.seed, out=args.out, measure_peak=args.measure_peak,
+        seed=args.seed, out=args.out, measure_peak=args.measure_peak, cluster=spec,
     )
-    with err.status("checking targets..."):
-        plan, doc, path = runner.prepare(opts)
+    with err.status("connecting to the cluster..." if spec else "checking targets..."):
+        plan, doc, path, conn = runner.prepare(opts)
+    try:
+        return _run_and_report(opts, plan, doc, path, conn)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _run_and_report(opts, plan, doc, path, conn) -> int:
+    from . import runner
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=False)
     interrupted = False
     with progress:
-        task = progress.add_task("measuring the CPU bandwidth peak", total=plan.count)
-        if opts.measure_peak and any(not _sim_or_gpu(t) for t in plan.cells):
+        task = progress.add_task("tasks on the dask cluster" if conn else "measuring the CPU bandwidth peak",
+                                 total=plan.count)
+        if opts.measure_peak and conn is None and any(not _sim_or_gpu(t) for t in plan.cells):
             runner.measure_cpu_peak(doc)
 
         def update(target, cell=None, advance=0):
@@ -218,7 +239,7 @@ def cmd_run(args) -> int:
             if advance:
                 progress.advance(task, advance)
 
-        sweep = runner.Sweep(opts, plan, doc, path, progress=update)
+        sweep = runner.Sweep(opts, plan, doc, path, progress=update, cluster=conn)
         try:
             sweep.run()
         except KeyboardInterrupt:
@@ -255,18 +276,32 @@ def _fmt(v, spec) -> str:
 def print_table(doc: dict) -> None:
     rows = doc["rows"]
     by = {}
-    for r in rows:
-        by.setdefault((r["technique"], r["size"], r["dtype"], r["target"]), {})[r["phase"]] = r
+    for r in rows:  # rows from a cluster: one line per host too
+        by.setdefault((r["technique"], r["size"], r["dtype"], r["target"], r.get("host") or ""), {})[r["phase"]] = r
+    hosts = sorted({k[4] for k in by if k[4]})
     compile_s = {(r["technique"], r["target"]): r["median_s"] for r in rows if r["phase"] == "compile"}
     t = Table("technique", "size", "target", "compute", "± iqr", "×numpy", "GB/s", "roofline",
               "end-to-end", "×numpy e2e", "compile", "status",
               title=f"{doc['machine']['name']} · {doc['machine']['cpu']} · GPU: {doc['machine']['gpu'] or 'none'}")
+    def fmt_peaks(peaks):
+        return ", ".join(f"{k.replace('_gbps', '').replace('_', ' ')} {v:.1f} GB/s"
+                         for k, v in peaks.items() if isinstance(v, float))
+
     peaks = doc["peaks"]
-    if peaks:
-        t.caption = "bandwidth peaks measured in this run: " + ", ".join(
-            f"{k.replace('_gbps', '').replace('_', ' ')} {v:.1f} GB/s" for k, v in peaks.items())
+    lines = [f"bandwidth peaks measured in this run: {fmt_peaks(peaks)}"] if fmt_peaks(peaks) else []
+    for host, hp in peaks.get("by_host", {}).items():
+        if fmt_peaks(hp):
+            lines.append(f"bandwidth peaks on {host}: {fmt_peaks(hp)}")
+    if "cluster" in doc:
+        ws = doc["cluster"]["workers"].values()
+        lines.append(f"ran on {len(ws)} dask workers: " + ", ".join(
+            f"{w['host']}/{'simulator' if w['simulator'] else 'real'} ({', '.join(w['targets'])})" for w in ws))
+    t.caption = "\n".join(lines) or None
     order = {name: i for i, name in enumerate(("numpy", "cpu", "parallel", "cuda", "cupy", "cudasim"))}
-    for (tech, size, dtype, target), ph in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][3], 9))):
+    if len(hosts) > 1:
+        t.add_column("host")
+    for (tech, size, dtype, target, host), ph in sorted(
+            by.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][4], order.get(kv[0][3], 9))):
         c = ph.get("compute", {})
         e = ph.get("end_to_end", {})
         status = c.get("status", "?")
@@ -278,7 +313,8 @@ def print_table(doc: dict) -> None:
         t.add_row(tech, f"{size:,}", target, _fmt_time(c.get("median_s")), _fmt_time(c.get("spread_s")),
                   _fmt(c.get("speedup_vs_numpy"), ".2f"), _fmt(c.get("gbps"), ".1f"),
                   "-" if roof is None else f"{roof:.0%}", _fmt_time(e.get("median_s")),
-                  _fmt(e.get("speedup_vs_numpy"), ".2f"), _fmt_time(compile_s.get((tech, target))), status)
+                  _fmt(e.get("speedup_vs_numpy"), ".2f"), _fmt_time(compile_s.get((tech, target))), status,
+                  *([host or "-"] if len(hosts) > 1 else []))
     out.print(t)
 
 

@@ -145,8 +145,13 @@ class Technique:
         ok = ~nan_want
         diff = np.abs(got[ok].astype(np.float64) - want[ok].astype(np.float64))
         err = float(diff.max()) if diff.size else 0.0
-        correct = bool(np.allclose(got[ok], want[ok], rtol=self.rtol, atol=self.atol))
+        rtol, atol = self.tolerance(want.dtype)
+        correct = bool(np.allclose(got[ok], want[ok], rtol=rtol, atol=atol))
         return correct, err
+
+    def tolerance(self, dtype) -> tuple[float, float]:
+        """(rtol, atol) for results of ``dtype``; the class attributes unless overridden."""
+        return self.rtol, self.atol
 
     def input_error(self, what: str) -> InputError:
         return InputError(f"{self.name}: {what}")

@@ -44,11 +44,13 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
     from the same run; only for correct rows: a wrong answer is never a speedup. For GPU targets,
     ``end_to_end`` rows get a speedup too (the host-in, host-out comparison a user feels).
     """
+    # Rows from a cluster carry their ``host``: baselines and peaks are per host then.
     base = {
-        (r["technique"], r["size"], r["dtype"]): r["median_s"]
+        (r.get("host"), r["technique"], r["size"], r["dtype"]): r["median_s"]
         for r in rows
         if r["target"] == "numpy" and r["phase"] == "compute" and r["status"] == "ok"
     }
+    by_host = peaks.get("by_host", {})
     for r in rows:
         r["roofline_fraction"] = None
         r["speedup_vs_numpy"] = None
@@ -56,11 +58,12 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
             continue
         if r["phase"] == "compute" and r.get("gbps"):
             key = peak_key(r["target"])
-            peak = peaks.get(key) if key else None
+            host_peaks = by_host.get(r["host"], {}) if r.get("host") else peaks
+            peak = host_peaks.get(key) if key else None
             if peak:
                 r["roofline_fraction"] = r["gbps"] / peak
         if r["phase"] in ("compute", "end_to_end") and not r.get("simulated"):
-            b = base.get((r["technique"], r["size"], r["dtype"]))
+            b = base.get((r.get("host"), r["technique"], r["size"], r["dtype"]))
             if b:
                 r["speedup_vs_numpy"] = b / r["median_s"]
     return rows

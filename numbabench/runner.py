@@ -42,6 +42,7 @@ class Options:
     seed: int = 0
     out: Path | None = None
     measure_peak: bool = True
+    cluster: object | None = None  # a numbabench.cluster.ClusterSpec: run the cells as dask tasks
 
 
 @dataclass
@@ -121,10 +122,11 @@ def default_out() -> Path:
 class Sweep:
     """Runs a plan and keeps the results document up to date on disk."""
 
-    def __init__(self, opts: Options, plan: Plan, doc: dict, out: Path, progress=None):
+    def __init__(self, opts: Options, plan: Plan, doc: dict, out: Path, progress=None, cluster=None):
         self.opts, self.plan, self.doc, self.out = opts, plan, doc, out
         self.progress = progress or (lambda **kw: None)
         self.proc: subprocess.Popen | None = None
+        self.cluster = cluster  # a Connection from prepare(), when the cells run on dask
 
     # -- bookkeeping ------------------------------------------------------------------------
     def add_rows(self, rows):
@@ -139,8 +141,13 @@ class Sweep:
     def run(self) -> dict:
         self.add_rows(self.plan.skipped)
         try:
-            for target, cells in self.plan.cells.items():
-                self.run_target(target, cells)
+            if self.cluster is not None:
+                from .cluster import run_on_cluster
+
+                run_on_cluster(self, self.cluster.client, self.cluster.workers)
+            else:
+                for target, cells in self.plan.cells.items():
+                    self.run_target(target, cells)
         except KeyboardInterrupt:
             self.doc["interrupted"] = True
             raise
@@ -254,10 +261,25 @@ def new_document(opts: Options, probe: dict, avail: dict, targets: list[str]) ->
     }
 
 
+@dataclass
+class Connection:
+    """A dask client, the cluster numbabench started (None for --scheduler), and its workers."""
+
+    client: object
+    cluster: object | None
+    workers: dict
+
+    def close(self):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 def prepare(opts: Options, probe: dict | None = None):
     """Validate everything a user asked for before anything is measured or written.
 
-    Returns (plan, document, out path). Raises NumbabenchError with a one-line message.
+    Returns (plan, document, out path, connection-or-None). Raises NumbabenchError with a
+    one-line message. With ``opts.cluster``, the targets are those the cluster's workers offer.
     """
     if opts.techniques is not None:
         for name in opts.techniques:
@@ -265,6 +287,35 @@ def prepare(opts: Options, probe: dict | None = None):
     if opts.targets is not None:
         for name in opts.targets:
             get_target(name)
+    out = Path(opts.out) if opts.out else default_out()
+    if out.exists() and out.is_dir():
+        raise NumbabenchError(f"--out {out} is a folder; give a file name such as {out / 'results.json'}")
+    conn = None
+    if opts.cluster is not None:
+        from . import cluster
+
+        want_sim = opts.targets is None or "cudasim" in opts.targets
+        client, started = cluster.connect(opts.cluster, want_simulator=want_sim)
+        conn = Connection(client, started, {})
+        try:
+            conn.workers = cluster.survey(client, measure_peaks=opts.measure_peak)
+            probe = {"cuda": False, "reason": "the cells run on the cluster", "gpu": None,
+                     "cupy": False, "cupy_reason": "the cells run on the cluster"}
+            avail = cluster.availability_from(conn.workers)
+            targets = resolve_targets(opts.targets, avail)
+            p = plan(opts, targets)
+        except BaseException:
+            conn.close()
+            raise
+        doc = new_document(opts, probe, avail, targets)
+        doc["cluster"] = {"scheduler": client.scheduler.address, "workers": conn.workers}
+        by_host: dict = {}
+        for w in conn.workers.values():
+            host = by_host.setdefault(w["host"], {})
+            for k, v in w["peaks"].items():
+                host[k] = max(host.get(k, 0.0), v)
+        doc["peaks"]["by_host"] = by_host
+        return p, doc, out, conn
     needs_probe = opts.targets is None or any(get_target(t).uses_gpu for t in opts.targets)
     probe = probe if probe is not None else (probe_gpu() if needs_probe else
                                              {"cuda": False, "reason": "not probed", "gpu": None,
@@ -272,10 +323,7 @@ def prepare(opts: Options, probe: dict | None = None):
     avail = availability(probe)
     targets = resolve_targets(opts.targets, avail)
     p = plan(opts, targets)
-    out = Path(opts.out) if opts.out else default_out()
-    if out.exists() and out.is_dir():
-        raise NumbabenchError(f"--out {out} is a folder; give a file name such as {out / 'results.json'}")
-    return p, new_document(opts, probe, avail, targets), out
+    return p, new_document(opts, probe, avail, targets), out, None
 
 
 def measure_cpu_peak(doc: dict) -> None:

@@ -69,10 +69,13 @@ def probe() -> dict:
 
 
 class Worker:
-    def __init__(self, job: dict, send):
+    """Measures cells of one target in this process. ``job`` carries target, seed, min_time,
+    repeat; ``compiled`` remembers which (target, technique, dtype) this process has compiled already."""
+
+    def __init__(self, job: dict, send=None, compiled: set | None = None):
         self.job = job
         self.send = send
-        self.compiled: set = set()  # (technique, dtype) already compiled in this process
+        self.compiled = set() if compiled is None else compiled
 
     def run(self):
         from .targets import get_target
@@ -97,14 +100,15 @@ class Worker:
 
         return gpu_copy_gbps()
 
-    def measure(self, cell) -> list[dict]:
+    def measure(self, cell, tech=None) -> list[dict]:
+        """The rows of one cell; ``tech`` defaults to the registry's technique of that name."""
         from . import timing
         from .devices import memory
         from .registry import get_technique
         from .targets import get_target
 
         job, target = self.job, self.job["target"]
-        tech = get_technique(cell["technique"])
+        tech = tech or get_technique(cell["technique"])
         size, dtype = cell["size"], cell["dtype"]
         mem, t = memory(target), get_target(target)
         sync = mem.synchronize
@@ -131,7 +135,7 @@ class Worker:
             return r
 
         rows = [row("compute", compute)]
-        key = (tech.name, dtype)
+        key = (target, tech.name, dtype)
         if key not in self.compiled:  # the first call in this process compiled: report it once
             self.compiled.add(key)
             compile_s = max(first_s - compute.median_s, 0.0)

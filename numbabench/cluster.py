@@ -1,0 +1,291 @@
+"""Scale out: the sweep as tasks on a ``dask.distributed`` cluster, one report for many machines.
+
+``numbabench run --cluster local[:N]`` starts a cluster of N worker processes on this machine;
+``numbabench run --scheduler ADDRESS`` uses a cluster you started. Every (technique, target, size)
+cell is one task. The task carries the technique object itself, pickled by cloudpickle as dask
+does for every task (article item 6 is the transport): a technique defined in an importable module
+travels by reference and is imported on the worker; one defined in a notebook travels by value.
+
+Each worker says what it has (``describe_worker``): host, CPU, GPU, the targets it can run and its
+own bandwidth peaks, measured one worker at a time so the figures do not share cores. A worker is
+either a real-GPU process or a simulator process, because numba.cuda picks the simulator when it is
+imported: start a worker with ``NUMBA_ENABLE_CUDASIM=1`` in its environment to give it the
+``cudasim`` target (``NUMBA_ENABLE_CUDASIM=1 dask worker tcp://scheduler:8786 --nthreads 1``);
+``--cluster local:N`` makes its last worker a simulator worker when ``cudasim`` is asked for.
+Tasks for a target go only to workers that offer it, through dask worker resources named
+``numbabench-target-<target>``: ``--cluster local`` gives them to its workers; on a cluster of
+your own, numbabench declares them on each worker it finds, and a worker you start with them
+(``dask worker ADDR --nthreads 1 --resources numbabench-target-cuda=1,numbabench-target-cpu=1``)
+keeps them across restarts.
+Workers should run one thread (``--nthreads 1``) so that one timing runs at a time per worker.
+
+A task that raises gives a failed row. A worker that dies mid-task costs that task only: dask
+retries it once on another worker (``allowed-failures``), then the cell is recorded as failed.
+A cell that takes longer than ``--timeout`` is cancelled, its worker restarted, and the cell
+recorded as timed out.
+
+Security: a pickle is code. Anyone who can submit to the scheduler can run anything on its workers,
+and numbabench sends and accepts pickles only through dask's own connections (it never loads a
+pickle from a file or a socket of its own). Use a cluster you trust; when the scheduler is not on
+loopback, run dask with TLS (``distributed.security.Security``; ``dask scheduler --tls-ca-file ...
+--tls-cert ... --tls-key ...``, the same on workers, and a ``tls://`` address here, with the client
+certificates in dask's config ``distributed.comm.tls.*``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from .errors import NumbabenchError
+
+LOCAL_DEFAULT_WORKERS = 2
+
+
+@dataclass
+class ClusterSpec:
+    scheduler: str | None = None  # address of an existing scheduler
+    local_workers: int | None = None  # start a LocalCluster-like cluster of this many workers
+
+
+def parse_cluster(text: str) -> int:
+    """``local`` or ``local:N`` -> N worker processes."""
+    kind, _, n = text.partition(":")
+    if kind != "local":
+        raise NumbabenchError(f"--cluster {text!r}: use local or local:N (N worker processes); "
+                              "for a cluster of your own, give --scheduler ADDRESS")
+    if not n:
+        return LOCAL_DEFAULT_WORKERS
+    if not n.isdigit() or int(n) < 1:
+        raise NumbabenchError(f"--cluster {text!r}: N must be a whole number of at least 1")
+    return int(n)
+
+
+def _require_distributed():
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise NumbabenchError("--cluster and --scheduler need dask.distributed: "
+                              "pip install 'numbabench[dist]'") from None
+
+
+def connect(spec: ClusterSpec, want_simulator: bool, connect_timeout: float = 5.0):
+    """(client, cluster-or-None). Raises NumbabenchError if the scheduler cannot be reached."""
+    _require_distributed()
+    import dask
+    from distributed import Client
+
+    dask.config.set({"distributed.scheduler.allowed-failures": 1,  # a worker death: one retry
+                     # one task in flight per worker thread, so a dying worker takes only the task
+                     # it was running with it (a queued one would be blamed too)
+                     "distributed.scheduler.worker-saturation": 1.0,
+                     "distributed.admin.tick.limit": "1h",  # long timings are not event-loop stalls
+                     "distributed.worker.daemon": False})
+    if spec.scheduler:
+        try:
+            return Client(spec.scheduler, timeout=connect_timeout, set_as_default=False), None
+        except (OSError, TimeoutError) as exc:
+            raise NumbabenchError(f"cannot reach a dask scheduler at {spec.scheduler} within "
+                                  f"{connect_timeout:g} s ({type(exc).__name__}); is it running?") from None
+    cluster = start_local(spec.local_workers or LOCAL_DEFAULT_WORKERS, want_simulator)
+    return Client(cluster, set_as_default=False), cluster
+
+
+def resource(target: str) -> str:
+    """The dask worker resource that says a worker offers ``target`` (tasks ask for 1 of it)."""
+    return f"numbabench-target-{target}"
+
+
+def start_local(n: int, simulator_worker: bool):
+    """A cluster of ``n`` one-thread worker processes on loopback; the last one runs the
+    simulator when ``simulator_worker`` (its environment has NUMBA_ENABLE_CUDASIM=1).
+
+    Target resources are given to the nannies, so a worker that dies comes back with them."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    from .targets import probe_gpu
+
+    probe = probe_gpu()
+    real = ["numpy", "cpu", "parallel"] + (["cuda"] if probe["cuda"] else []) + (["cupy"] if probe["cupy"] else [])
+    workers = {}
+    for i in range(n):
+        sim = simulator_worker and i == n - 1
+        offers = ["numpy", "cpu", "parallel", "cudasim"] if sim else real
+        workers[f"{'sim' if sim else 'worker'}-{i}"] = {
+            "cls": Nanny,
+            "options": {"nthreads": 1, "env": {"NUMBA_ENABLE_CUDASIM": "1" if sim else "0"},
+                        "resources": {resource(t): 1 for t in offers},
+                        "host": "127.0.0.1", "silence_logs": logging.ERROR, "memory_limit": 0},
+        }
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR)
+
+
+# -- on the workers --------------------------------------------------------------------------
+
+def describe_worker(measure_peaks: bool = True, dask_worker=None) -> dict:
+    """What this worker process is and can run (called on every worker)."""
+    from . import machine
+    from .targets import simulator_active
+
+    sim = simulator_active()
+    targets = ["numpy", "cpu", "parallel"]
+    gpu = None
+    if sim:
+        targets.append("cudasim")
+    else:
+        from .worker import probe
+
+        p = probe()
+        if p["cuda"]:
+            targets.append("cuda")
+            gpu = p["gpu"]
+            if p["cupy"]:
+                targets.append("cupy")
+    peaks = {}
+    if measure_peaks:
+        from .peaks import cpu_stream_gbps, gpu_copy_gbps
+
+        peaks.update(cpu_stream_gbps())
+        if gpu:
+            peaks["gpu_gbps"] = gpu_copy_gbps()
+    return {"name": dask_worker.name if dask_worker is not None else None, "host": machine.machine_name(), "cpu": machine.cpu_model(),
+            "cores": machine.cores(),
+            "gpu": gpu, "simulator": sim, "targets": targets, "peaks": peaks, "pid": os.getpid(),
+            "versions": machine.versions()}
+
+
+_COMPILED: set = set()  # what this worker process has compiled: its first call reports compile
+
+
+def run_cell_task(technique, target: str, cell: dict, job: dict) -> list[dict]:
+    """One cell on this worker, in this process: the rows, tagged with where they ran."""
+    from distributed import get_worker
+
+    from . import machine
+    from .worker import Worker, _first_line, failed_row
+
+    try:
+        rows = Worker(dict(job, target=target), compiled=_COMPILED).measure(cell, technique)
+    except Exception as exc:
+        rows = [failed_row(cell, target, _first_line(exc))]
+    w = get_worker()
+    tag = {"host": machine.machine_name(), "worker": w.name, "worker_address": w.address,
+           "worker_cpu": machine.cpu_model()}
+    for r in rows:
+        r.update(tag)
+    return rows
+
+
+# -- in the runner ----------------------------------------------------------------------------
+
+def survey(client, measure_peaks: bool = True) -> dict:
+    """address -> describe_worker(), asked of one worker at a time (peaks must not share cores)."""
+    client.wait_for_workers(1, timeout=60)
+    caps = {}
+    for addr, info in sorted(client.scheduler_info()["workers"].items()):
+        caps[addr] = client.run(describe_worker, measure_peaks, workers=[addr])[addr]
+        declared = info.get("resources") or {}
+        missing = {resource(t): 1 for t in caps[addr]["targets"] if resource(t) not in declared}
+        if missing:  # a worker of your own cluster: route by what it says it can run
+            client.run(_declare_resources, missing, workers=[addr])
+    return caps
+
+
+async def _declare_resources(resources: dict, dask_worker=None) -> None:
+    await dask_worker.set_resources(**{**dask_worker.state.total_resources, **resources})
+
+
+def availability_from(caps: dict) -> dict[str, tuple[bool, str | None]]:
+    from .targets import TARGETS
+
+    offered = {t for c in caps.values() for t in c["targets"]}
+    return {t: (True, None) if t in offered else
+            (False, "no worker of the cluster offers it" + (
+                "; start a worker with NUMBA_ENABLE_CUDASIM=1 for cudasim" if t == "cudasim" else ""))
+            for t in TARGETS}
+
+
+def run_on_cluster(sweep, client, caps: dict) -> None:
+    """Submit every planned cell and add rows to ``sweep`` as they arrive."""
+    from .registry import get_technique
+    from .worker import failed_row
+
+    opts = sweep.opts
+    job = {"seed": opts.seed, "min_time": opts.min_time, "repeat": opts.repeat}
+    pending, retried = {}, {}
+
+    def submit(target, cell):
+        # routed by resource, not by address: a worker that dies comes back at a new address
+        return client.submit(run_cell_task, get_technique(cell["technique"]), target, cell, job,
+                             resources={resource(target): 1}, pure=False,
+                             key=f"numbabench-{target}-{cell['id']}-{time.time_ns()}")
+
+    for target, cells in sweep.plan.cells.items():
+        able = any(target in c["targets"] for c in caps.values())
+        for cell in cells:
+            if not able:
+                sweep.fail(target, cell, "no worker of the cluster offers this target")
+                continue
+            pending[submit(target, cell)] = (target, cell)
+    deadline = time.monotonic() + opts.timeout
+    try:
+        while pending:
+            done = [f for f in pending if f.done()]
+            if not done:
+                if time.monotonic() > deadline:  # nothing finished for a whole timeout: stuck
+                    _cancel_stuck(sweep, client, pending)
+                    deadline = time.monotonic() + opts.timeout
+                time.sleep(0.05)
+                continue
+            deadline = time.monotonic() + opts.timeout
+            for fut in done:
+                target, cell = pending.pop(fut)
+                if fut.status == "finished":
+                    try:
+                        sweep.add_rows(fut.result(timeout=opts.timeout))
+                        sweep.progress(target=target, advance=1)
+                        continue
+                    except Exception:  # its result died with its worker before we fetched it
+                        pass
+                if fut.status != "error" and retried.get(cell["id"], 0) < 1:
+                    retried[cell["id"]] = retried.get(cell["id"], 0) + 1
+                    pending[submit(target, cell)] = (target, cell)
+                else:
+                    exc = fut.exception() if fut.status == "error" else None
+                    why = ("the dask worker running it died twice (KilledWorker)"
+                           if type(exc).__name__ == "KilledWorker" else
+                           f"{type(exc).__name__}: {exc}" if exc else f"its result was lost twice ({fut.status})")
+                    sweep.add_rows([failed_row(cell, target, why)])
+                    sweep.progress(target=target, advance=1)
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+def _cancel_stuck(sweep, client, pending: dict) -> None:
+    from .worker import failed_row
+
+    try:  # what each worker is executing right now (its event loop answers while a task runs)
+        executing = client.run(_executing)
+    except Exception:  # a worker that does not answer: fall back to what the scheduler assigned
+        executing = {a: keys[:1] for a, keys in client.processing().items()}
+    stuck_workers = set()
+    running = {k for keys in executing.values() for k in keys}
+    for fut, (target, cell) in list(pending.items()):
+        where = [addr for addr, keys in executing.items() if fut.key in keys]
+        if where or not running:  # stuck here, or nothing runs at all: no able worker is left
+            fut.cancel()
+            pending.pop(fut)
+            stuck_workers.update(where)
+            why = (f"timed out after {sweep.opts.timeout:g} s (task cancelled, worker restarted)" if where else
+                   f"no worker offering target {target!r} ran it within {sweep.opts.timeout:g} s")
+            sweep.add_rows([failed_row(cell, target, why)])
+            sweep.progress(target=target, advance=1)
+    if stuck_workers:
+        client.restart_workers(list(stuck_workers))
+
+
+def _executing(dask_worker) -> list:
+    return [ts.key for ts in dask_worker.state.executing]
