@@ -15,7 +15,7 @@ from numbabench.registry import get_technique
 from helpers import in_simulator, run_python
 
 gauss_t = get_technique("gaussian")
-gmod = sys.modules[type(gauss_t).__module__]  # numbabench.techniques.gaussian (or its new home)
+gmod = sys.modules[type(gauss_t).__module__]  # numbabench.article.gaussian
 DTYPES = ("float32", "float64")
 
 

@@ -19,7 +19,7 @@ import helpers
 from numbabench import InputError
 from numbabench.ptx import compile_kernel
 from numbabench.registry import get_technique
-from numbabench.techniques import remote
+from numbabench.article import remote
 
 TECH = get_technique("remote")
 FAST = {"min_time": 0.01, "repeat": None}
@@ -92,7 +92,7 @@ def test_parallel_ufunc_pickles_by_reference_and_the_rest_by_value():
                   ("cuda", "byref_"): "reference"}
 
     ufunc = payloads[("parallel", "")]
-    assert b"numbabench.techniques.remote" in ufunc and b"cos_parallel" in ufunc
+    assert b"numbabench.article.remote" in ufunc and b"cos_parallel" in ufunc
     assert len(ufunc) < 100  # a module and a name, nothing else
     for key in (("cpu", ""), ("cpu", "dufunc_"), ("cuda", "")):
         assert len(payloads[key]) > 10 * len(ufunc), (key, len(payloads[key]))
@@ -100,7 +100,7 @@ def test_parallel_ufunc_pickles_by_reference_and_the_rest_by_value():
     assert b"gpu_cos" in payloads[("cuda", "")]
     # a @cuda.jit kernel of an importable module keeps only a reference to its Python function
     kernel = cloudpickle.dumps(remote._cuda_gpu_cos())
-    assert remote.pickled_by(kernel) == "reference" and b"numbabench.techniques.remote" in kernel
+    assert remote.pickled_by(kernel) == "reference" and b"numbabench.article.remote" in kernel
 
 
 def test_unpickled_dispatchers_memo_or_not():
@@ -231,7 +231,7 @@ def test_dask_round_trip_on_host_targets(dask_client):
                 assert r["correct"] is True and r["local_s"] > 0
             assert rows[prefix + "submit"]["repeats"] >= 3
     # the by-reference ufunc was found on the worker by importing this module there
-    assert all(dask_client.run(lambda: "numbabench.techniques.remote" in sys.modules).values())
+    assert all(dask_client.run(lambda: "numbabench.article.remote" in sys.modules).values())
 
 
 def _counter():
@@ -282,7 +282,7 @@ def test_cudasim_runs_on_simulated_dask_workers():
     out = helpers.in_simulator("""
         import json, numpy as np, numba
         from numbabench.registry import get_technique
-        from numbabench.techniques import remote
+        from numbabench.article import remote
         t = get_technique("remote")
         res = {"ref": [], "rows": None}
         for dtype in ("float32", "float64"):
@@ -345,7 +345,7 @@ def test_cluster_closes_when_the_process_exits():
     key, value = marker.split("=")
     out = helpers.run_python("""
         import json, os
-        from numbabench.techniques import remote
+        from numbabench.article import remote
         cl = remote.client()
         print(json.dumps({"workers": list(cl.run(os.getpid).values())}))
     """, timeout=120, **{key: value})

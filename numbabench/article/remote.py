@@ -126,7 +126,7 @@ def parallel_ufunc():
     """The ``target='parallel'`` ufunc, built (and compiled) on first use, not at import.
 
     It is published as the module attribute ``cos_parallel`` — its own ``__name__`` — because that
-    is all its pickle holds: unpickling runs ``from numbabench.techniques.remote import
+    is all its pickle holds: unpickling runs ``from numbabench.article.remote import
     cos_parallel``, which reaches this builder through the module's ``__getattr__``.
     """
     fn = globals().get("cos_parallel")
@@ -220,7 +220,7 @@ def shipped(target: str) -> list[tuple[str, str, object]]:
         return [("", "@vectorize(target='parallel') cos_parallel", parallel_ufunc())]
     if target in ("cuda", "cudasim"):
         return [("", "do_cos + @cuda.jit gpu_cos, notebook style (closure)", shipped_do_cos()),
-                ("byref_", "do_cos + @cuda.jit gpu_cos from numbabench.techniques.remote", do_cos)]
+                ("byref_", "do_cos + @cuda.jit gpu_cos from numbabench.article.remote", do_cos)]
     raise KeyError(target)
 
 
