@@ -81,7 +81,12 @@ def commit() -> str | None:
 
 def machine_info(probe: dict | None = None) -> dict:
     gpu = (probe or {}).get("gpu") or {}
+    try:  # parallel figures depend on it (omp, tbb or workqueue)
+        layer = threading_layer()
+    except Exception as exc:
+        layer = f"unknown ({type(exc).__name__})"
     return {
+        "threading_layer": layer,
         "name": machine_name(),
         "cpu": cpu_model(),
         "cores": cores(),

@@ -46,6 +46,16 @@ WRONG = [
      "never computed (still 0)"),
     ("00", "thread-index-in-block", [("    i = cuda.grid(1)", "    i = cuda.threadIdx.x")],
      "cuda.threadIdx.x is the index within the block"),
+    ("02", "no-synchronize", [("        cuda.synchronize()  # earlier work must not land in this measurement\n", ""),
+                              ("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
+     "never calls cuda.synchronize()"),
+    ("02", "synchronize-before-only", [("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
+     "the clock was read before the GPU finished"),
+    ("02", "compile-in-the-mean", [("    first = timed()  # compiles the kernel (the first time fn's kernel is called)\n", ""),
+                                   ("statistics.median(timed() for _ in range(repeats))",
+                                    "statistics.mean([timed() for _ in range(repeats)])"),
+                                   ("compile_s = max(first - steady_s, 0.0)", "compile_s = 0.0")],
+     "includes the first one, which compiled"),
     ("03", "article-clamp-bug", [("elif x > xmax:", "elif x > xmin:")],
      "clamp(0.25, -0.5, 0.5) returned 0.5, expected 0.25"),
     ("03", "stride-by-one", [("stride = cuda.gridsize(1)", "stride = 1")],
@@ -94,6 +104,7 @@ def verdicts(tmp_path_factory):
 def test_index_and_folders_agree():
     assert catalog.problems(LESSONS_DIR) == []
     assert [l.number for l in LESSONS] == list(range(len(LESSONS)))
+    assert all(l.id.startswith(f"{l.number:02d}-") for l in LESSONS)  # `check 3` is folder 03-...
 
 
 def test_problems_are_found(tmp_path):

@@ -136,19 +136,39 @@ def _guess_param_names(params: list[list]) -> list[str]:
     return names
 
 
+def _registry_names() -> dict[str, str]:
+    """Benchmark class spellings of the registry's techniques -> technique name."""
+    try:
+        from ..registry import techniques
+
+        names = techniques()
+    except Exception:
+        return {}
+    out = {}
+    for t in names:
+        ident = re.sub(r"\W", "_", t)
+        for spelling in (t, ident, f"t_{ident}", ident.replace("_", "") + "suite"):
+            out[spelling.lower()] = t
+    return out
+
+
 def split_name(name: str) -> tuple[str, str]:
-    """``bench_clamp.ClampSuite.time_compute`` -> (``clamp``, ``time_compute``)."""
+    """The technique and metric of a benchmark: ``bench_techniques.clamp.time_compute`` and
+    ``bench_clamp.ClampSuite.time_compute`` both give (``clamp``, ``time_compute``)."""
     parts = name.split(".")
     method = parts[-1]
     module = parts[0] if len(parts) > 1 else ""
     cls = parts[-2] if len(parts) > 2 else ""
-    if module.startswith(("bench_", "benchmarks_")):
-        technique = module.split("_", 1)[1]
-    elif cls.lower().endswith("suite") and len(cls) > 5:
-        technique = cls[:-5].lower()
-    else:
-        technique = module or cls or name
-    return technique, method
+    known = _registry_names()
+    if cls:
+        if cls.lower() in known:
+            return known[cls.lower()], method
+        if cls.lower().endswith("suite") and len(cls) > 5:
+            return cls[:-5].lower(), method
+        return cls, method
+    if module.startswith("bench_") and len(module) > 6:
+        return known.get(module[6:].lower(), module[6:]), method
+    return module or name, method
 
 
 def metric_phase(method: str, unit: str | None) -> tuple[str, bool]:
@@ -165,9 +185,21 @@ def metric_phase(method: str, unit: str | None) -> tuple[str, bool]:
     return method, False  # peakmem_*, mem_* and anything else: a value with its unit
 
 
-def _sidecars(mdir: Path) -> list[dict]:
-    """JSON files beside the results that are not results (a GPU/versions note): flattened."""
-    out = []
+SIDECAR_SUFFIX = ".numbabench.jsonl"  # numbabench's GPU/versions note beside asv's results
+
+
+def _sidecars(mdir: Path) -> dict[str, dict]:
+    """Notes beside the results that are not results, flattened, by the results file they belong to:
+    numbabench's ``<hash8>-<env>.numbabench.jsonl`` (newest line), or any other JSON object."""
+    out = {}
+    for p in sorted(mdir.glob(f"*{SIDECAR_SUFFIX}")):
+        try:
+            lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            d = json.loads(lines[-1]) if lines else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # a damaged note costs the GPU line of the card, nothing more
+        if isinstance(d, dict):
+            out[p.name[: -len(SIDECAR_SUFFIX)] + ".json"] = _flatten(d)
     for p in sorted(mdir.glob("*.json")):
         if p.name == "machine.json":
             continue
@@ -176,7 +208,7 @@ def _sidecars(mdir: Path) -> list[dict]:
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # reported when it is read as a results file
         if isinstance(d, dict) and "result_columns" not in d and "results" not in d:
-            out.append(_flatten(d))
+            out[p.name] = _flatten(d)
     return out
 
 
@@ -200,9 +232,11 @@ def _pick(flat: dict, *keys):
     return None
 
 
-def _sidecar_for(sidecars: list[dict], commit: str | None, env: str | None) -> dict:
+def _sidecar_for(sidecars: dict[str, dict], path: Path, commit: str | None, env: str | None) -> dict:
+    if path.name in sidecars:  # the note made for this very results file
+        return sidecars[path.name]
     best: dict = {}
-    for s in sidecars:
+    for s in sidecars.values():
         c = _pick(s, "commit_hash", "commit")
         e = _pick(s, "env_name", "env")
         if c and commit and not (str(commit).startswith(str(c)) or str(c).startswith(str(commit))):
@@ -213,7 +247,7 @@ def _sidecar_for(sidecars: list[dict], commit: str | None, env: str | None) -> d
     return best
 
 
-def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, sidecars: list[dict]):
+def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, sidecars: dict[str, dict]):
     d = _load_json(path, "asv results file")
     if not isinstance(d, dict) or "result_columns" not in d or not isinstance(d.get("results"), dict):
         raise ResultsError(f"{path} is not an asv results file (no result_columns/results)")
@@ -227,17 +261,25 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
     env_vars = d.get("env_vars") if isinstance(d.get("env_vars"), dict) else {}
     simulator_env = str(env_vars.get("NUMBA_ENABLE_CUDASIM", "0")) == "1"
     commit = d.get("commit_hash")
-    side = _sidecar_for(sidecars, commit, env)
+    side = _sidecar_for(sidecars, path, commit, env)
     numba = _numba_version(params, d.get("requirements"), env) or _pick(side, "numba")
+    cores = {k.split(".")[-1]: v for k, v in side.items() if k.startswith("machine.cores.")}
     src = Source(
         kind="asv", path=str(path), machine=machine, commit=commit, date=_js_date(d.get("date")), env=env,
-        info=dict(info, gpu=_pick(side, "gpu", "gpu_name", "name"),
-                  compute_capability=_pick(side, "compute_capability", "cc"),
+        info=dict(info, cpu=_pick(side, "machine.cpu") or info.get("cpu"),
+                  cores=cores or info.get("cores"),
+                  gpu=_pick(side, "gpu.gpu", "gpu.name", "gpu_name") or (
+                      side.get("gpu") if isinstance(side.get("gpu"), str) else None),
+                  compute_capability=_pick(side, "compute_capability"),
+                  gpu_memory_gib=_pick(side, "gpu_memory_gib"),
                   driver=_pick(side, "driver", "driver_version"),
-                  cuda_runtime=_pick(side, "cuda_runtime", "runtime", "cuda_runtime_version")),
-        versions={"python": d.get("python") or params.get("python"), "numba": numba,
-                  "numba-cuda": params.get("numba-cuda") or _pick(side, "numba-cuda", "numba_cuda"),
+                  cuda_runtime=_pick(side, "cuda_runtime", "cuda_runtime_version")),
+        versions={"python": _pick(side, "versions.python") or d.get("python") or params.get("python"),
+                  "numba": numba, "numba-cuda": params.get("numba-cuda") or _pick(side, "numba-cuda", "numba_cuda"),
+                  "numpy": _pick(side, "versions.numpy"),
                   "env_vars": ", ".join(f"{k}={v}" for k, v in sorted(env_vars.items())) or None},
+        peaks={k.split(".", 1)[1]: v for k, v in side.items()
+               if k.startswith("peaks.") and isinstance(v, (int, float)) and not isinstance(v, bool)},
     )
     base = {"origin": "asv", "source": str(path), "machine": machine, "commit": commit, "date": src.date,
             "numba": numba, "env": env}
@@ -281,7 +323,8 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
             if value is None:
                 status, error = "failed", "asv recorded a failure (null): `asv run -e --bench ...` shows why"
             elif isinstance(value, float) and math.isnan(value):
-                status, error = "skipped", "n/a in asv: its setup raised NotImplementedError (not available there)"
+                status, error = "skipped", ("n/a in asv: not available in that environment (setup raised "
+                                            "NotImplementedError) or not applicable (skip_params)")
             elif is_time and simulated and isinstance(value, (int, float)) and value < 0:
                 status, error = "skipped", "the simulator's events time nothing (-1): no data"
             else:
