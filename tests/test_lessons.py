@@ -50,7 +50,7 @@ WRONG = [
                               ("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
      "never calls cuda.synchronize()"),
     ("02", "synchronize-before-only", [("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
-     "the clock was read before the GPU finished"),
+     "The clock was read before the GPU finished"),
     ("02", "compile-in-the-mean", [("    first = timed()  # compiles the kernel (the first time fn's kernel is called)\n", ""),
                                    ("statistics.median(timed() for _ in range(repeats))",
                                     "statistics.mean([timed() for _ in range(repeats)])"),
