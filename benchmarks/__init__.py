@@ -1,0 +1,1 @@
+"""numbabench's airspeed-velocity suite (see docs/asv.md)."""
