@@ -46,6 +46,19 @@ WRONG = [
      "never computed (still 0)"),
     ("00", "thread-index-in-block", [("    i = cuda.grid(1)", "    i = cuda.threadIdx.x")],
      "cuda.threadIdx.x is the index within the block"),
+    ("01", "article-kernel-no-bounds-check",
+     [("    if i < frame.shape[0] and j < frame.shape[1]:\n        frame[i, j] *= mask[i, j]",
+       "    frame[i, j] *= mask[i, j]")],
+     "inside the frame on both axes"),
+    ("01", "host-round-trip",
+     [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n",
+       "    d_spec = cuda.to_device(lib.asnumpy(spec))\n"
+       "    apply_mask[blocks, threads](d_spec, lib.asarray(mask))\n"
+       "    spec = lib.asarray(d_spec.copy_to_host())\n")],
+     "transfers between host and device"),
+    ("01", "mask-never-applied",
+     [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n", "")],
+     "is the mask applied"),
     ("02", "no-synchronize", [("        cuda.synchronize()  # earlier work must not land in this measurement\n", ""),
                               ("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
      "never calls cuda.synchronize()"),
@@ -64,6 +77,21 @@ WRONG = [
      "elements were never written"),
     ("03", "signature-on-helper", [("@numba.jit\ndef clamp", "@numba.jit('float32(float32, float32, float32)')\ndef clamp")],
      "explicit signature"),
+    ("04", "no-normalisation",
+     [("return math.exp(-((x - x0) / sigma) ** 2 / t(2)) / t(SQRT_2PI) / sigma",
+       "return math.exp(-((x - x0) / sigma) ** 2 / t(2))")],
+     "without its normalisation"),
+    ("04", "float64-loop-only",
+     [('SIGNATURES = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]',
+       'SIGNATURES = ["float64(float64, float64, float64)"]')],
+     "it has no float32 loop"),
+    ("04", "parallel-built-for-cpu",
+     [('gaussian_parallel = vectorize(SIGNATURES, target="parallel")(gaussian)',
+       'gaussian_parallel = vectorize(SIGNATURES, target="cpu")(gaussian)')],
+     "target='cpu' ufunc"),
+    ("04", "precedence",
+     [("-((x - x0) / sigma) ** 2 / t(2)", "-(x - x0) / sigma ** 2 / t(2)")],
+     "gaussian(1.0, 0.25, 1.5) returned"),
     ("05", "or-not-and", [("if i < out.shape[0] and j < out.shape[1]:", "if i < out.shape[0] or j < out.shape[1]:")],
      "inside on both axes"),
     ("05", "race", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] += 1")],
@@ -153,6 +181,15 @@ def test_wrong_answer_is_rejected(verdicts, case):
     assert not v.passed, text
     assert says in text, text
     assert "bug in numbabench" not in text and "bug in the lesson" not in text, text
+
+
+def test_float64_arithmetic_in_a_float32_loop_is_a_note_not_a_failure(tmp_path):
+    sol = lesson("04").file("solution").read_text()
+    literal = sol.replace("/ t(2)) / t(SQRT_2PI)", "/ 2) / SQRT_2PI")
+    assert literal != sol
+    v, text, _ = _check_text(tmp_path, "04", literal)
+    assert v.passed, text
+    assert "computes in float64" in text
 
 
 def test_simulator_speed_is_never_a_number(verdicts):

@@ -46,4 +46,11 @@ def gpu_or_simulator(verbose: bool = True) -> str:
     return mode
 
 
-__all__ = ["gpu_or_simulator"]
+def fft_library():
+    """A GPU FFT library with CuPy's names: CuPy on a GPU, a stand-in on the simulator (lesson 1)."""
+    from .kit import fft_library as make
+
+    return make()
+
+
+__all__ = ["fft_library", "gpu_or_simulator"]
