@@ -50,6 +50,8 @@ class Technique:
     simulator_max_size: ClassVar[int] = 100_000
     rtol: ClassVar[float] = 0.0
     atol: ClassVar[float] = 0.0
+    #: target -> another target it cannot run without (fftmask's cuda variant needs CuPy's FFT)
+    needs: ClassVar[dict[str, str]] = {}
 
     # -- what a technique must say -------------------------------------------------------
     def make_inputs(self, size: int, seed: int = 0, dtype: str | None = None) -> dict:
@@ -177,13 +179,9 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for pkg in ("numbabench.article", "numbabench.techniques"):  # TRANSITIONAL: second one goes at merge
-        try:
-            builtin = importlib.import_module(pkg)
-        except ImportError:
-            continue
-        for info in pkgutil.iter_modules(builtin.__path__, builtin.__name__ + "."):
-            importlib.import_module(info.name)
+    builtin = importlib.import_module("numbabench.article")
+    for info in pkgutil.iter_modules(builtin.__path__, builtin.__name__ + "."):
+        importlib.import_module(info.name)
     extra = [m.strip() for m in os.environ.get("NUMBABENCH_TECHNIQUES", "").split(",") if m.strip()]
     for mod in extra:
         try:

@@ -25,6 +25,8 @@ ROW_KEYS = (
     "roofline_fraction", "speedup_vs_numpy", "correct", "max_abs_err", "status", "error",
 )
 PHASES = ("compile", "compute", "h2d", "d2h", "end_to_end")
+#: phases that are costs of getting somewhere, not answers: no speedup against NumPy
+NO_SPEEDUP = ("compile", "h2d", "d2h")
 
 
 def peak_key(target: str) -> str | None:
@@ -40,15 +42,17 @@ def peak_key(target: str) -> str | None:
 def derive(rows: list[dict], peaks: dict) -> list[dict]:
     """Fill ``roofline_fraction`` and ``speedup_vs_numpy`` (in place) from rows and peaks.
 
-    Speedup = NumPy's compute median / this row's median, for the same technique, size and dtype,
+    Speedup = NumPy's median / this row's median, for the same technique, size, dtype and phase,
     from the same run; only for correct rows: a wrong answer is never a speedup. For GPU targets,
-    ``end_to_end`` rows get a speedup too (the host-in, host-out comparison a user feels).
+    ``end_to_end`` rows are held against NumPy's compute (the host-in, host-out comparison a user
+    feels). Rows without a median (a pickle size, say) get none.
     """
     # Rows from a cluster carry their ``host``: baselines and peaks are per host then.
+    # A technique's own phases (fftmask's fft, mask) are compared with NumPy's row of that phase.
     base = {
-        (r.get("host"), r["technique"], r["size"], r["dtype"]): r["median_s"]
+        (r.get("host"), r["technique"], r["size"], r["dtype"], r["phase"]): r["median_s"]
         for r in rows
-        if r["target"] == "numpy" and r["phase"] == "compute" and r["status"] == "ok"
+        if r["target"] == "numpy" and r["status"] == "ok" and r.get("median_s")
     }
     by_host = peaks.get("by_host", {})
     for r in rows:
@@ -62,10 +66,12 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
             peak = host_peaks.get(key) if key else None
             if peak:
                 r["roofline_fraction"] = r["gbps"] / peak
-        if r["phase"] in ("compute", "end_to_end") and not r.get("simulated"):
-            b = base.get((r.get("host"), r["technique"], r["size"], r["dtype"]))
-            if b:
-                r["speedup_vs_numpy"] = b / r["median_s"]
+        if r["phase"] in NO_SPEEDUP or r.get("simulated"):
+            continue
+        phase = "compute" if r["phase"] == "end_to_end" else r["phase"]  # host in, host out vs NumPy
+        b = base.get((r.get("host"), r["technique"], r["size"], r["dtype"], phase))
+        if b:
+            r["speedup_vs_numpy"] = b / r["median_s"]
     return rows
 
 

@@ -84,7 +84,7 @@ def resolve_targets(asked: list[str] | None, avail: dict) -> list[str]:
     return list(dict.fromkeys(asked))
 
 
-def plan(opts: Options, targets: list[str]) -> Plan:
+def plan(opts: Options, targets: list[str], avail: dict | None = None) -> Plan:
     names = opts.techniques or techniques()
     techs = [get_technique(n) for n in names]
     if opts.dtype is not None:
@@ -100,9 +100,16 @@ def plan(opts: Options, targets: list[str]) -> Plan:
                 continue
             dtype = opts.dtype or tech.default_dtype()
             sizes = tech.sizes_for(target, opts.sizes) if isinstance(opts.sizes, str) else opts.sizes
+            needed = tech.needs.get(target)
+            missing = needed and avail is not None and not avail.get(needed, (False,))[0]
             for size in sizes:
                 cell = {"id": n, "technique": tech.name, "size": size, "dtype": dtype}
                 n += 1
+                if missing:
+                    p.skipped.append(failed_row(cell, target, (
+                        f"{tech.name}'s {target} variant needs target {needed!r}, which is not available "
+                        f"here: {avail[needed][1]}"), status="skipped"))
+                    continue
                 if sim and size > tech.simulator_max_size:
                     p.skipped.append(failed_row(cell, target, (
                         f"size {size:,} is too large for the simulator (at most {tech.simulator_max_size:,}: "
@@ -303,7 +310,7 @@ def prepare(opts: Options, probe: dict | None = None):
                      "cupy": False, "cupy_reason": "the cells run on the cluster"}
             avail = cluster.availability_from(conn.workers)
             targets = resolve_targets(opts.targets, avail)
-            p = plan(opts, targets)
+            p = plan(opts, targets, avail)
         except BaseException:
             conn.close()
             raise
@@ -322,7 +329,7 @@ def prepare(opts: Options, probe: dict | None = None):
                                               "cupy": False, "cupy_reason": "not probed"})
     avail = availability(probe)
     targets = resolve_targets(opts.targets, avail)
-    p = plan(opts, targets)
+    p = plan(opts, targets, avail)
     return p, new_document(opts, probe, avail, targets), out, None
 
 

@@ -111,3 +111,14 @@ def test_gpu_sweep_has_every_phase_and_a_gpu_peak(tmp_path):
     assert doc["peaks"]["gpu_gbps"] > 0 and doc["machine"]["gpu"]
     (c,) = [r for r in gpu if r["phase"] == "compute"]
     assert c["roofline_fraction"] > 0 and c["speedup_vs_numpy"] > 0
+
+
+def test_a_variant_that_needs_a_missing_target_is_skipped_with_reason(tmp_path):
+    from numbabench.runner import Options, plan
+
+    avail = {"cupy": (False, "CuPy is not installed")}
+    p = plan(Options(techniques=["fftmask"], sizes=[1000]), ["numpy", "cuda"], avail)
+    (row,) = p.skipped
+    assert row["target"] == "cuda" and row["status"] == "skipped"
+    assert "needs target 'cupy'" in row["error"] and "CuPy is not installed" in row["error"]
+    assert [c["technique"] for c in p.cells["numpy"]] == ["fftmask"]

@@ -8,13 +8,11 @@ import numbabench
 from numbabench import ptx
 from numbabench.registry import Kernel
 
-from numbabench.registry import techniques  # noqa: E402  (see registry: transitional)
-
-KERNELS = [(name, k) for name in techniques() for k in numbabench.get_technique(name).kernels()]
+KERNELS = [(name, k) for name in numbabench.techniques() for k in numbabench.get_technique(name).kernels()]
 
 
 def test_every_technique_with_a_gpu_target_declares_kernels():
-    for name in techniques():
+    for name in numbabench.techniques():
         t = numbabench.get_technique(name)
         if {"cuda", "cudasim"} & set(t.targets):
             assert t.kernels(), f"{name} runs on cuda but declares no kernel for the PTX layer"

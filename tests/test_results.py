@@ -58,3 +58,13 @@ def test_loader_errors_are_one_clear_line(tmp_path, content, message):
     with pytest.raises(ResultsError, match=message) as e:
         load_results(path)
     assert "\n" not in str(e.value)
+
+
+def test_technique_phases_compare_with_numpys_same_phase():
+    rows = [_row("numpy", phase="mask", median=3.0), _row("cpu", phase="mask", median=1.0),
+            _row("numpy", median=2.0), _row("cuda", phase="end_to_end", median=4.0),
+            _row("cuda", phase="h2d", median=0.5), _row("cpu", phase="pickle_bytes", median=None)]
+    results.derive(rows, {})
+    assert rows[1]["speedup_vs_numpy"] == pytest.approx(3.0)
+    assert rows[3]["speedup_vs_numpy"] == pytest.approx(0.5)  # end-to-end against NumPy's compute
+    assert rows[4]["speedup_vs_numpy"] is None and rows[5]["speedup_vs_numpy"] is None

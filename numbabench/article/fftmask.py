@@ -306,6 +306,7 @@ class FFTMask(Technique):
     title = "FFT from a library, a custom mask kernel, inverse FFT, one device memory"
     article_item = 1
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
+    needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
     dtypes = ("complex64",)
     sizes = {
         "quick": (57_600, 921_600),  # 180x320, 720x1280
