@@ -37,7 +37,6 @@ import difflib
 import hashlib
 import inspect
 import json
-import math
 import os
 import re
 import subprocess
