@@ -382,6 +382,25 @@ def build_classes(module: str, mode: str | None = None, techniques=None) -> dict
     return classes
 
 
+def bench_selection(module: str = "bench_techniques", mode: str | None = None) -> list[str]:
+    """``asv run --bench`` regular expressions for every pair that is not a static n/a.
+
+    asv starts a process for every (benchmark, parameters) pair, n/a or not, and each one imports
+    numba and every technique module first; selecting only the pairs that can run (about half)
+    halves a run. The expressions hold no spaces and no glob characters, so a shell can pass
+    ``$(python -m numbabench.asvsuite bench-args)`` unquoted.
+    """
+    out = []
+    for cls in build_classes(module, mode).values():
+        for metric in METRICS:
+            skip = set(getattr(cls, metric).skip_params)
+            pairs = [f"{size},\\s'{target}'" for size in cls.params[0] for target in cls.params[1]
+                     if (size, target) not in skip]
+            if pairs:
+                out.append(rf"^{re.escape(module)}\.{cls.__name__}\.{metric}\(({'|'.join(pairs)})\)$")
+    return out
+
+
 # -- setup_cache: peaks and the sidecar ----------------------------------------------------------
 def measure_peaks() -> dict:
     """The bandwidth peaks of this process's kind: the CPU's (real mode) and the GPU's (if any)."""
@@ -841,6 +860,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="validate asv.conf.json and benchmarks/ against the registry")
     c.add_argument("--conf", default="asv.conf.json")
+    sub.add_parser("bench-args", help="print --bench arguments selecting every pair that is not a static n/a")
     s = sub.add_parser("sidecar", help="print the GPU/versions record a run would save")
     s.add_argument("--no-peaks", action="store_true")
     args = p.parse_args(argv)
@@ -850,6 +870,9 @@ def main(argv=None) -> int:
             print(line)
         print(f"{len(problems)} problem(s)" if problems else "asv suite: ok")
         return 1 if problems else 0
+    if args.cmd == "bench-args":
+        print(" ".join(f"--bench {r}" for r in bench_selection()))
+        return 0
     print(json.dumps(sidecar_record({} if args.no_peaks else measure_peaks()), indent=2, sort_keys=True))
     return 0
 

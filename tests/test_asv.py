@@ -394,3 +394,14 @@ def test_asv_quick_run_gives_a_number_for_every_selected_benchmark(tmp_path):
         assert set(rec["gpu"]) >= {"gpu", "compute_capability", "driver", "cuda_runtime"}
         assert rec["versions"]["numba"] and rec["versions"]["numba-cuda"]
         assert ("cpu_gbps" in rec["peaks"]) != rec["simulator"]
+
+
+def test_bench_selection_picks_exactly_the_pairs_that_are_not_static_n_a(suite):
+    regexes = asvsuite.bench_selection()
+    assert not any(set(r) & set(" *?[") for r in regexes)  # safe unquoted in a shell
+    for cls in suite_classes(suite):
+        for metric in asvsuite.METRICS:
+            skip = set(getattr(cls, metric).skip_params)
+            for size, target in itertools.product(*cls.params):
+                name = f"bench_techniques.{cls.__name__}.{metric}({size!r}, {target!r})"  # as asv names it
+                assert any(re.search(r, name) for r in regexes) == ((size, target) not in skip), name
