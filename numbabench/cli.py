@@ -213,6 +213,10 @@ def cmd_run(args) -> int:
     )
     with err.status("connecting to the cluster..." if spec else "checking targets..."):
         plan, doc, path, conn = runner.prepare(opts)
+    load, cores = doc.get("load_average"), doc["machine"]["cores"]["usable"]
+    if load and conn is None and load[0] > cores:
+        err.print(f"numbabench: warning: load average {load[0]:.1f} on {cores} cores: other work is "
+                  "running, and the figures (parallel ones most) will be noisy", markup=False)
     try:
         return _run_and_report(opts, plan, doc, path, conn)
     finally:

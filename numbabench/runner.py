@@ -250,6 +250,13 @@ def _exit_reason(code: int, errlog) -> str:
     return f"worker died ({how})" + (f": {tail[-1][:300]}" if tail else "")
 
 
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -263,6 +270,7 @@ def new_document(opts: Options, probe: dict, avail: dict, targets: list[str]) ->
         "options": {"techniques": opts.techniques, "targets": targets, "sizes": opts.sizes,
                     "dtype": opts.dtype, "repeat": opts.repeat, "min_time": opts.min_time,
                     "timeout": opts.timeout, "seed": opts.seed},
+        "load_average": _load(),  # at the start; a busy machine makes every figure noisy
         "peaks": {}, "targets": {t: {"available": ok, "reason": why} for t, (ok, why) in avail.items()},
         "rows": [],
     }
