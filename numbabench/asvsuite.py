@@ -305,7 +305,6 @@ class TechniqueBenchmark:
 
     def track_roofline_fraction(self, cache, size, target):
         """Achieved GB/s over the bandwidth peak measured in this run's setup_cache."""
-        cell = self._cell
         key = "gpu_gbps" if _target(target).on_device else "cpu_gbps"
         peak = (self._cache.get("peaks") or {}).get(key)
         if not peak:
