@@ -117,7 +117,7 @@ def write_asv(root: Path, machine="asvbox", runs=None) -> Path:
     for method, unit, kind in (("time_compute", "seconds", "time"), ("time_end_to_end", "seconds", "time"),
                                ("track_compile_seconds", "seconds", "track"), ("track_gbps", "GB/s", "track"),
                                ("peakmem_compute", "bytes", "peakmemory")):
-        name = f"bench_clamp.ClampSuite.{method}"
+        name = f"bench_techniques.clamp.{method}"  # as benchmarks/bench_techniques.py names them
         bench[name] = {"name": name, "param_names": ["size", "target"], "params": asv_params(),
                        "type": kind, "unit": unit, "version": "0" * 64}
     bench["version"] = 2
@@ -134,7 +134,7 @@ def write_asv(root: Path, machine="asvbox", runs=None) -> Path:
         for method, values in r["values"].items():
             n = len(values)
             stats = [None if v is None or v != v else v for v in values]
-            results[f"bench_clamp.ClampSuite.{method}"] = [
+            results[f"bench_techniques.clamp.{method}"] = [
                 values, asv_params(), "0" * 64, r["date"] + 1000, 1.5,
                 [v and v * 0.9 for v in stats], [v and v * 1.1 for v in stats],
                 [v and v * 0.95 for v in stats], [v and v * 1.05 for v in stats], [1] * n, [10] * n]
@@ -145,6 +145,10 @@ def write_asv(root: Path, machine="asvbox", runs=None) -> Path:
                 "python": "3.11", "requirements": r.get("requirements", {}), "env_vars": r.get("env_vars", {}),
                 "result_columns": ASV_COLUMNS, "results": results, "durations": {}, "version": 2}
         (mdir / f"{r['commit'][:8]}-{r['env']}.json").write_text(json.dumps(data))  # NaN stays NaN
+        if "note" in r:  # numbabench's GPU/versions note beside the results (numbabench/asvsuite.py)
+            (mdir / f"{r['commit'][:8]}-{r['env']}.numbabench.jsonl").write_text(
+                json.dumps({"format": "numbabench-asv-env", "gpu": {"gpu": None}, "peaks": {"cpu_gbps": 1.0}})
+                + "\n" + json.dumps(r["note"]) + "\n")
     return root
 
 
@@ -175,7 +179,13 @@ def default_asv_runs():
          "values": {"time_compute": compute(1.2), "track_compile_seconds": track, "track_gbps": gbps}},
         {"commit": c2, "env": e68, "date": d2, "params": {"numba": "0.68.1"},
          "values": {"time_compute": compute(1.0, fail=(1000000, "parallel")), "track_compile_seconds": track,
-                    "track_gbps": gbps, "peakmem_compute": mem}},
+                    "track_gbps": gbps, "peakmem_compute": mem},
+         "note": {"format": "numbabench-asv-env", "version": 1, "simulator": False,
+                  "gpu": {"gpu": "NVIDIA A100-SXM4-40GB", "compute_capability": "8.0", "gpu_memory_gib": 39.4,
+                          "driver": "12.4", "cuda_runtime": "12.4"},
+                  "machine": {"name": "asvbox", "cpu": "Fake Xeon Gold", "cores": {"logical": 8, "usable": 6}},
+                  "versions": {"python": "3.11.9", "numba": "0.68.1", "numba-cuda": "0.30.4"},
+                  "peaks": {"cpu_gbps": 80.0, "gpu_gbps": 1400.0}}},
         {"commit": c2, "env": e67, "date": d2,  # the version only in the environment's name
          "values": {"time_compute": compute(1.5), "track_compile_seconds": track}},
         {"commit": c2, "env": e68 + "-NUMBA_ENABLE_CUDASIM1", "date": d2, "params": {"numba": "0.68.1"},
@@ -285,6 +295,7 @@ def test_asv_loader_parses_params_and_tells_failed_from_skipped(tmp_path):
     assert asv_results.parse_param("<class 'numpy.float32'>") == "numpy.float32"
     assert asv_results.parse_param("np.float32") == "np.float32"
     assert asv_results.split_name("bench_clamp.ClampSuite.time_compute") == ("clamp", "time_compute")
+    assert asv_results.split_name("bench_techniques.clamp.track_gbps") == ("clamp", "track_gbps")
     assert asv_results.split_name("suites.GaussianSuite.time_h2d") == ("gaussian", "time_h2d")
 
     coll = tidy.load(asv=[write_asv(tmp_path / "results")])
@@ -305,6 +316,12 @@ def test_asv_loader_parses_params_and_tells_failed_from_skipped(tmp_path):
     sim = df[df.env.str.endswith("NUMBA_ENABLE_CUDASIM1") & (df.status == "ok")]
     assert set(sim.target) == {"numpy", "cudasim"} and sim[sim.target == "cudasim"].simulated.all()
     assert sim[sim.target == "cudasim"].speedup_vs_numpy.isna().all()
+    # numbabench's note beside the results says what asv's machine.json cannot: the GPU
+    noted = next(s for s in coll.sources if s.commit == b and s.env == "virtualenv-py3.11-numba0.68.1")
+    assert noted.info["gpu"] == "NVIDIA A100-SXM4-40GB" and noted.info["driver"] == "12.4"
+    assert noted.info["cpu"] == "Fake Xeon Gold" and noted.peaks["gpu_gbps"] == 1400.0
+    bare = next(s for s in coll.sources if s.commit == "a" * 40)
+    assert bare.info["gpu"] is None and not bare.info["has_note"]
 
 
 def test_report_from_an_asv_folder_alone(tmp_path):
@@ -318,6 +335,7 @@ def test_report_from_an_asv_folder_alone(tmp_path):
     assert "History across commits" in html and "Numba version against Numba version" in html
     assert "for clamp at size 1,000,000" in html  # the headline comes from asv's newest commit
     assert "1 failed" in html or "failed asv benchmark" in html
+    assert "NVIDIA A100-SXM4-40GB" in html  # the environment card reads the note
 
 
 def test_report_from_both_and_machines_side_by_side(tmp_path):

@@ -61,34 +61,48 @@ def _env_cards(coll: Collection, machines: list[str]) -> list[dict]:
                 fields.append(("results files", str(len(runs))))
             cards.append({"title": m, "kind": f"numbabench run · {Path(s.path).name}", "fields": fields})
         if asvs:
-            s = max(asvs, key=lambda s: s.date or "")
-            i = s.info
+            newest_first = sorted(asvs, key=lambda s: (s.date or "", bool(s.info.get("gpu"))), reverse=True)
+            s = newest_first[0]
+            i = {}  # each fact from the newest results file that has it (a note may sit beside only some)
+            for x in reversed(newest_first):
+                i.update({k: v for k, v in x.info.items() if v not in (None, "", {})})
+            if any(x.info.get("has_note") for x in asvs):
+                i["has_note"] = True
+            peaks = next((x.peaks for x in newest_first if x.peaks), {})
             commits = sorted({x.commit for x in asvs if x.commit})
             versions = sorted({x.versions.get("numba") for x in asvs if x.versions.get("numba")})
+            cores = i.get("cores") or {}
+            gpu = i.get("gpu")
             fields = [
                 ("CPU", i.get("cpu") or "?"),
-                ("cores", str((i.get("cores") or {}).get("logical") or "?")),
+                ("cores", f"{cores.get('usable')} usable of {cores.get('logical', '?')} logical"
+                 if isinstance(cores, dict) and cores.get("usable") else str(cores.get("logical") or "?")),
                 ("OS", i.get("os") or "?"),
                 ("RAM", _ram(i.get("ram"))),
-                ("GPU", i.get("gpu") or "none recorded"),
+                ("GPU", (f"{gpu}, compute capability {i.get('compute_capability') or '?'}" if gpu
+                         else "none" if i.get("has_note") else "not recorded (no numbabench note beside the results)")),
             ]
-            if i.get("gpu"):
+            if gpu:
                 fields.append(("driver / CUDA", f"{i.get('driver') or '–'} / {i.get('cuda_runtime') or '–'}"))
-            fields += [("python", s.versions.get("python") or "?"),
+            fields += [("python", next((x.versions["python"] for x in newest_first if x.versions.get("python")), "?")),
                        ("numba", ", ".join(versions) or "not recorded"),
                        ("environments", ", ".join(sorted({x.env for x in asvs if x.env}))),
                        ("commits", f"{len(commits)} (newest {(s.commit or '?')[:8]}, {s.date or '?'})")]
+            if peaks:
+                fields.append(("peaks", ", ".join(f"{k} {val:.1f} GB/s" for k, val in peaks.items()
+                                                  if isinstance(val, (int, float)))))
             cards.append({"title": m, "kind": f"asv · {fmt_size(len(asvs))} results file{'s' if len(asvs) != 1 else ''}",
                           "fields": fields})
     return cards
 
 
-def _ram(kb) -> str:
-    """asv's machine.json gives RAM in kB (MemTotal), as a string."""
+def _ram(value) -> str:
+    """asv's machine.json gives RAM as a string: bytes (asv 0.6), kB in older files."""
     try:
-        return f"{int(kb) / 2**20:.1f} GiB"
+        n = int(value)
     except (TypeError, ValueError):
-        return str(kb or "?")
+        return str(value or "?")
+    return f"{n / (2**30 if n > 2**32 else 2**20):.1f} GiB"
 
 
 def _shortpath(path: str) -> str:

@@ -189,8 +189,9 @@ SIDECAR_SUFFIX = ".numbabench.jsonl"  # numbabench's GPU/versions note beside as
 
 
 def _sidecars(mdir: Path) -> dict[str, dict]:
-    """Notes beside the results that are not results, flattened, by the results file they belong to:
-    numbabench's ``<hash8>-<env>.numbabench.jsonl`` (newest line), or any other JSON object."""
+    """Notes beside the results that are not results, flattened: numbabench's
+    ``<hash8>-<env>.numbabench.jsonl`` (its newest line) under the name of the results file it goes
+    with, any other JSON object under ``"*" + its own name`` (matched by commit and environment)."""
     out = {}
     for p in sorted(mdir.glob(f"*{SIDECAR_SUFFIX}")):
         try:
@@ -208,7 +209,7 @@ def _sidecars(mdir: Path) -> dict[str, dict]:
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # reported when it is read as a results file
         if isinstance(d, dict) and "result_columns" not in d and "results" not in d:
-            out[p.name] = _flatten(d)
+            out["*" + p.name] = _flatten(d)
     return out
 
 
@@ -236,7 +237,9 @@ def _sidecar_for(sidecars: dict[str, dict], path: Path, commit: str | None, env:
     if path.name in sidecars:  # the note made for this very results file
         return sidecars[path.name]
     best: dict = {}
-    for s in sidecars.values():
+    for key, s in sidecars.items():
+        if not key.startswith("*"):
+            continue  # a note paired with another results file
         c = _pick(s, "commit_hash", "commit")
         e = _pick(s, "env_name", "env")
         if c and commit and not (str(commit).startswith(str(c)) or str(c).startswith(str(commit))):
@@ -266,7 +269,7 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
     cores = {k.split(".")[-1]: v for k, v in side.items() if k.startswith("machine.cores.")}
     src = Source(
         kind="asv", path=str(path), machine=machine, commit=commit, date=_js_date(d.get("date")), env=env,
-        info=dict(info, cpu=_pick(side, "machine.cpu") or info.get("cpu"),
+        info=dict(info, has_note=bool(side), cpu=_pick(side, "machine.cpu") or info.get("cpu"),
                   cores=cores or info.get("cores"),
                   gpu=_pick(side, "gpu.gpu", "gpu.name", "gpu_name") or (
                       side.get("gpu") if isinstance(side.get("gpu"), str) else None),
