@@ -100,6 +100,22 @@ WRONG = [
      "no atomic add"),
     ("05", "sign", [("out[i] = (x[i + 1] - x[i - 1]) / 2", "out[i] = (x[i - 1] - x[i + 1]) / 2")],
      "wrong sign"),
+    ("06", "ship-returns-the-original", [("    return cloudpickle.loads(cloudpickle.dumps(f))", "    return f")],
+     "returned do_cos itself"),
+    ("06", "computed-here", [("    return client.submit(do_cos, x).result()", "    return do_cos(x)")],
+     "no task ran on the cluster"),
+    ("06", "parallel-ufunc-from-a-notebook",
+     [('@vectorize(["float32(float32)", "float64(float64)"], target="cpu")  # a DUFunc: travels by value',
+       '@vectorize(["float32(float32)", "float64(float64)"], target="parallel")')],
+     "a worker cannot unpickle `cos_ufunc`"),
+    ("07", "race-in-the-sums", [("            cuda.atomic.add(sums, k[i], c[i])", "            sums[k[i]] += c[i]")],
+     "no atomic float64 add"),
+    ("07", "race-in-the-counts", [("            cuda.atomic.add(counts, k[i], 1)", "            counts[k[i]] += 1")],
+     "no atomic integer add"),
+    ("07", "no-grid-stride-loop",
+     [("    for i in range(cuda.grid(1), c.shape[0], cuda.gridsize(1)):\n        c[i] = a[i] * b[i] + math.sin(a[i])",
+       "    i = cuda.grid(1)\n    if i < c.shape[0]:\n        c[i] = a[i] * b[i] + math.sin(a[i])")],
+     "rows unwritten"),
 ]
 
 

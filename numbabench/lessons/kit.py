@@ -13,7 +13,16 @@ same code on a GPU and on the simulator:
 """
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
+
+
+def unpickles(blob: bytes) -> None:
+    """``pickle.loads(blob)``, dropping the result: run on a dask worker (``client.run(unpickles,
+    blob)``), it raises the worker's own error when the worker cannot rebuild what ``blob`` holds.
+    (A task whose function a worker cannot unpickle never finishes; this call fails at once.)"""
+    pickle.loads(blob)
 
 
 class CupyFFT:
