@@ -331,6 +331,44 @@ def test_check_of_another_file_is_not_recorded(tmp_path):
     assert "passed" not in row
 
 
+def test_watch_checks_again_on_every_save(tmp_path):
+    import queue
+    import signal
+    import threading
+
+    home = tmp_path / "home"
+    l0 = LESSONS[0]
+    assert lessons_cli(home).returncode == 0
+    e = env(NUMBABENCH_LESSONS_HOME=str(home), NUMBABENCH_LESSONS_TARGET="cudasim")
+    p = subprocess.Popen([sys.executable, "-m", "numbabench", "lessons", "watch", str(l0.number), "--interval", "0.2"],
+                         env=e, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in p.stdout], daemon=True).start()
+
+    def read_until(marker, seconds=60):
+        seen, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen.append(ln)
+            if marker in ln:
+                return "".join(seen)
+        raise AssertionError(f"no {marker!r} within {seconds} s:\n" + "".join(seen))
+
+    try:
+        first = read_until("waiting for the next save")
+        assert "not passed" in first
+        (home / f"{l0.id}.py").write_text(l0.file("solution").read_text())  # the learner saves
+        second = read_until("waiting for the next save")
+        assert "\npassed (" in second
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    assert p.returncode == 0  # Ctrl-C ends the watch with the last check's status: passed
+
+
 def test_hints_run_out_gracefully(tmp_path):
     from numbabench.lessons.workspace import Workspace
 

@@ -68,10 +68,14 @@ class Verdict:
 
 
 @lru_cache(maxsize=None)
-def _probe_has_gpu() -> bool:
+def _probe() -> dict:
     from ..targets import probe_gpu
 
-    return bool(probe_gpu()["cuda"])
+    return probe_gpu()
+
+
+def _probe_has_gpu() -> bool:
+    return bool(_probe()["cuda"])
 
 
 def use_simulator(simulator: bool | None = None) -> bool:
@@ -87,6 +91,12 @@ def use_simulator(simulator: bool | None = None) -> bool:
     if env:
         raise NumbabenchError(f"NUMBABENCH_LESSONS_TARGET={env!r}: use cudasim or cuda")
     return not _probe_has_gpu()
+
+
+def _require_gpu() -> None:
+    if not _probe_has_gpu():
+        raise NumbabenchError(f"a check on the GPU was asked for, and there is none here: {_probe()['reason']}; "
+                              "leave out --gpu (or NUMBABENCH_LESSONS_TARGET=cuda) to use the simulator")
 
 
 def _package_parent() -> str:
@@ -178,6 +188,8 @@ def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout:
     if not file.is_file():
         raise NumbabenchError(f"no such file: {file}")
     sim = use_simulator(simulator)
+    if not sim:
+        _require_gpu()
     timeout = float(timeout if timeout is not None else lesson.timeout)
     v = Verdict(lesson=lesson, file=file, simulator=sim)
     spec = {"file": str(file), "check": str(lesson.file("check")), "timeout": timeout}
