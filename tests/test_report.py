@@ -357,6 +357,15 @@ def test_report_from_both_and_machines_side_by_side(tmp_path):
         assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file(), name
 
 
+def test_an_interrupted_run_with_no_rows_still_builds(tmp_path):
+    from numbabench.report import build
+
+    html = build([write_run(tmp_path / "r.json", run_doc([], machine="empty", interrupted=True))],
+                 out=tmp_path / "rep").read_text()
+    assert "No timing rows for machine empty" in html and "interrupted" in html
+    assert images_of(html) == []
+
+
 def test_missing_target_failed_row_and_unknown_column_still_build(tmp_path):
     from numbabench.report import build
 
@@ -410,6 +419,10 @@ def test_corrupt_or_foreign_asv_folder_is_one_line_exit_2(tmp_path):
         tidy.load(asv=[empty])
     with pytest.raises(NumbabenchError, match="no asv results folder"):
         tidy.load(asv=[tmp_path / "nowhere"])
+    asv_file = next(p for p in (write_asv(tmp_path / "fine") / "asvbox").glob("*.json") if p.name != "machine.json")
+    with pytest.raises(NumbabenchError, match=r"is an asv results file.*--asv"):
+        tidy.load([asv_file])
+
     foreign = write_asv(tmp_path / "old")
     f = next(p for p in (foreign / "asvbox").glob("*.json") if p.name != "machine.json")
     f.write_text(f.read_text().replace('"version": 2', '"version": 1'))
@@ -443,6 +456,7 @@ def test_no_arguments_takes_this_machines_newest_results_and_asv(tmp_path, monke
 
 def test_loads_what_a_real_asv_run_writes(tmp_path):
     """A tiny asv project measured by the real `asv run --python=same`: the loader reads its files."""
+    pytest.importorskip("asv", reason="asv is not installed (pip install 'numbabench[test]')")
     proj = tmp_path / "proj"
     (proj / "benchmarks").mkdir(parents=True)
     (proj / "asv.conf.json").write_text(json.dumps({

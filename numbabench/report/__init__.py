@@ -140,6 +140,7 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     machine = machine or analysis.primary_machine(coll)
     out = Path(out)
     summaries = analysis.summarize(coll, machine)
+    no_gpu = analysis.gpu_banner(summaries)
     snap = analysis.snapshot(coll, machine)
     peaks: dict = {}
     for s in coll.sources:
@@ -187,7 +188,7 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     jenv.filters.update(shortpath=_shortpath, t=fmt_time, x=fmt_x, size=fmt_size,
                         pct=lambda v: "–" if v is None else (f"{v:.0%}" if v >= 0.01 else f"{v:.2%}"))
     html = jenv.get_template("report.html.j2").render(
-        machine=machine, env=env, summaries=summaries, images=images, missing=missing, peaks=peaks,
+        machine=machine, env=env, summaries=summaries, no_gpu=no_gpu, images=images, missing=missing, peaks=peaks,
         asv=_asv_context(coll, asv_machine or machine), side_by_side=analysis.machines_side_by_side(coll),
         env_cards=cards, not_run=not_run, sources=coll.sources,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -132,6 +132,7 @@ class TechniqueSummary:
     crossovers: list[Crossover] = field(default_factory=list)
     break_even: list[BreakEven] = field(default_factory=list)
     other: list[dict] = field(default_factory=list)  # technique-specific phases at the headline size
+    gpu_missing: dict = field(default_factory=dict)  # GPU target -> why it has no timing
 
 
 def _title(name: str) -> str:
@@ -296,6 +297,9 @@ def _headline(ts: TechniqueSummary) -> None:
         sp = b.speedup_e2e if b.kind == "gpu" else b.speedup
         if b.target == "numpy":
             ts.headline = f"On this machine, {at}, plain NumPy is the fastest: no Numba target beats it."
+        elif sp is not None and sp < 1.1:
+            ts.headline = (f"On this machine, {at}, no target is clearly faster than NumPy: the quickest, "
+                           f"{b.target}, is {fmt_x(sp)} NumPy{' ' + how if how else ''}.")
         else:
             ts.headline = (f"On this machine, {at}, the best target is {b.target}: "
                            f"{fmt_x(sp)} NumPy{' ' + how if how else ''}.")
@@ -306,7 +310,8 @@ def _headline(ts: TechniqueSummary) -> None:
                  for c in ran]
         ts.gpu_line = "GPU: " + "; ".join(parts) + "."
     elif gpus:
-        why = "; ".join(f"{c.target}: {c.why or c.status}" for c in gpus)
+        ts.gpu_missing = {c.target: c.why or c.status for c in gpus}
+        why = "; ".join(f"{t}: {w}" for t, w in ts.gpu_missing.items())
         ts.gpu_line = f"GPU: no GPU timing here ({why})."
     else:
         ts.gpu_line = "GPU: this technique has no GPU target."
@@ -321,6 +326,22 @@ def _headline(ts: TechniqueSummary) -> None:
         verdict = "correct" if c.status == "ok" else "WRONG"
         ts.notes.append(f"{c.target} ran the CUDA kernels at size {fmt_size(c.size)}: {verdict} "
                         "(functional check only, its times say nothing about a GPU).")
+
+
+def gpu_banner(summaries: list[TechniqueSummary]) -> dict[str, str]:
+    """When no technique has a GPU timing: GPU target -> why, said once for the page (and the cards
+    then say it in a few words instead of repeating the reasons)."""
+    if not summaries or any(c.kind == "gpu" and c.usable for s in summaries for c in s.cells):
+        return {}
+    reasons: dict[str, str] = {}
+    for s in summaries:
+        for t, why in s.gpu_missing.items():
+            reasons.setdefault(t, why)
+    if reasons:
+        for s in summaries:
+            if s.gpu_missing:
+                s.gpu_line = "GPU: not measured on this machine (why: see the note above)."
+    return reasons
 
 
 def crossovers(df, technique) -> list[Crossover]:

@@ -103,6 +103,14 @@ def _size_formatter():
     return FuncFormatter(f)
 
 
+def _dense_log_ticks(ax) -> None:
+    """A log y axis spanning less than three decades gets ticks at 1, 2 and 5 of each decade, so that it
+    shows more than one labelled value."""
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < 1000:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+
+
 def _grid(n: int, ncols: int = 3, w: float = 4.1, h: float = 3.0):
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
@@ -205,6 +213,7 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
     ax.set_xticks(range(len(summaries)))
     ax.set_xticklabels([f"{s.name}\n(size {fmt_size(s.size)})" if show_size else s.name for s in summaries])
     ax.set_xlim(-0.55, len(summaries) - 0.45)
+    _dense_log_ticks(ax)
     if tick is not None:
         ax.yaxis.set_major_formatter(tick)
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -261,6 +270,7 @@ def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
             ax.xaxis.set_major_locator(LogLocator(base=10))
             ax.xaxis.set_major_formatter(_size_formatter())
             ax.xaxis.set_minor_formatter(NullFormatter())
+            _dense_log_ticks(ax)
             ax.yaxis.set_major_formatter(_seconds_formatter())
             ax.yaxis.set_minor_formatter(NullFormatter())
             sizes = sorted(g["size"].unique())
@@ -349,6 +359,7 @@ def history(hist: dict) -> Figure | None:
             ax.set_xticklabels(labels, fontsize=7.5, rotation=0 if len(x) <= 4 else 45, ha="center" if len(x) <= 4 else "right")
             ax.set_xlim(-0.5, len(x) - 0.5)
             ax.set_yscale("log")
+            _dense_log_ticks(ax)
             ax.yaxis.set_major_formatter(_seconds_formatter())
             ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{tech} (size {fmt_size(size)})")

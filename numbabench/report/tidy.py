@@ -103,7 +103,13 @@ def default_dtype(technique: str) -> str | None:
 def read_run_file(path) -> tuple[list[dict], Source]:
     from .. import results
 
-    doc = results.read(path)  # ResultsError (one line) for a missing, corrupt or foreign file
+    try:
+        doc = results.read(path)  # ResultsError (one line) for a missing, corrupt or foreign file
+    except ResultsError:
+        if _looks_like_asv(Path(path)):
+            raise ResultsError(f"{path} is an asv results file, not a numbabench one: give its folder "
+                               f"with --asv {Path(path).parent.parent}") from None
+        raise
     machine = doc.get("machine") if isinstance(doc.get("machine"), dict) else {}
     name = str(machine.get("name") or "unknown-machine")
     targets = doc.get("targets") if isinstance(doc.get("targets"), dict) else {}
@@ -136,6 +142,16 @@ def read_run_file(path) -> tuple[list[dict], Source]:
                 row["roofline_fraction"] = row["gbps"] / peak
         rows.append(row)
     return rows, src
+
+
+def _looks_like_asv(path: Path) -> bool:
+    import json
+
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(d, dict) and "result_columns" in d
 
 
 def _is_number(v) -> bool:
