@@ -30,11 +30,11 @@ def run_doc(rows, machine="gpubox", targets=None, peaks=None, gpu="NVIDIA H100 8
         "machine": {"name": machine, "cpu": "Fake EPYC 9000", "cores": {"logical": 16, "usable": 16},
                     "os": "Linux 6.1", "gpu": gpu, "compute_capability": "9.0" if gpu else None,
                     "gpu_memory_gib": 79.1 if gpu else None, "driver": "13.0" if gpu else None,
-                    "cuda_runtime": "13.0" if gpu else None},
+                    "cuda_runtime": "13.0" if gpu else None, "threading_layer": "omp (16 threads)"},
         "versions": {"python": "3.11.7", "numpy": "2.3.0", "numba": "0.68.1", "numba-cuda": "0.30.4",
                      "pandas": "2.3.0", "cupy": None, "numbabench": "0.1.0"},
         "commit": "0123456789abcdef0123456789abcdef01234567", "created": "2026-01-02T10:00:00+00:00",
-        "finished": "2026-01-02T10:05:00+00:00", "interrupted": False,
+        "finished": "2026-01-02T10:05:00+00:00", "interrupted": False, "load_average": [0.3, 0.2, 0.1],
         "options": {"targets": ["numpy", "cpu", "parallel", "cuda", "cudasim"]},
         "peaks": peaks if peaks is not None else {"cpu_gbps": 100.0, "gpu_gbps": 3000.0},
         "targets": targets if targets is not None else {
@@ -272,7 +272,8 @@ def test_crafted_gpu_run_crossover_break_even_wrong_and_simulator(tmp_path):
     assert 'class="wrong' in html and "✗ wrong" in html and "never counted as a speedup" in html
     assert "exit status -11" in html and "CuPy is not installed" in html
     assert "pickle_bytes" in html  # a phase of its own is shown, not dropped
-    assert "NVIDIA H100" in html and "9.0" in html  # the environment card
+    assert "NVIDIA H100" in html and "9.0" in html and "omp (16 threads)" in html  # the environment card
+    assert "busier than" not in html
     assert (tmp_path / "rep" / "roofline.png").is_file()
 
 
@@ -366,6 +367,47 @@ def test_an_interrupted_run_with_no_rows_still_builds(tmp_path):
     assert images_of(html) == []
 
 
+def test_a_cluster_sweep_reports_each_host(tmp_path):
+    """`numbabench run --cluster`: rows tagged with their host, the workers' survey, peaks per host."""
+    from numbabench.report import analysis, build, tidy
+
+    rows = []
+    for host, scale in (("node-a", 1.0), ("node-b", 2.0)):
+        for r in clamp_gpu_rows():
+            if host == "node-b" and r["target"] == "cuda":
+                continue
+            rows.append(dict(r, host=host, worker=f"{host}-w0",
+                             median_s=r["median_s"] * scale if r["median_s"] else None))
+    workers = {
+        "tcp://10.0.0.1:1": {"host": "node-a", "cpu": "EPYC A", "cores": {"logical": 64, "usable": 64},
+                             "gpu": {"name": "NVIDIA L4", "compute_capability": "8.9", "driver": "13.0",
+                                     "runtime": "13.0", "memory_gib": 22.0},
+                             "targets": ["numpy", "cpu", "parallel", "cuda"], "peaks": {"cpu_gbps": 90.0},
+                             "versions": {"numba": "0.68.1"}},
+        "tcp://10.0.0.2:1": {"host": "node-b", "cpu": "Xeon B", "cores": {"logical": 8, "usable": 8},
+                             "gpu": None, "targets": ["numpy", "cpu", "parallel"], "peaks": {"cpu_gbps": 20.0},
+                             "versions": {"numba": "0.68.1"}},
+    }
+    doc = run_doc(rows, machine="laptop", gpu=None, cluster={"scheduler": "tcp://10.0.0.1:8786", "workers": workers},
+                  peaks={"by_host": {"node-a": {"cpu_gbps": 90.0, "gpu_gbps": 250.0}, "node-b": {"cpu_gbps": 20.0}}},
+                  load_average=[0.5, 0.4, 0.3])
+    doc["machine"]["threading_layer"] = "omp (64 threads)"
+    path = write_run(tmp_path / "cluster.json", doc)
+    coll = tidy.load([path])
+    assert sorted(coll.machines) == ["node-a", "node-b"]  # the client that ran no cell is no machine
+    a = next(s for s in coll.sources if s.machine == "node-a")
+    assert a.info["gpu"] == "NVIDIA L4" and a.peaks == {"cpu_gbps": 90.0, "gpu_gbps": 250.0}
+    # speedups and roofline are per host: each host against its own NumPy and peak
+    df = coll.table
+    par = df[(df.target == "parallel") & (df.phase == "compute") & (df["size"] == CLAMP_SIZES[-1])].set_index("machine")
+    assert par.loc["node-a", "speedup_vs_numpy"] == pytest.approx(par.loc["node-b", "speedup_vs_numpy"])
+    assert par.loc["node-a", "roofline_fraction"] == pytest.approx(par.loc["node-a", "gbps"] / 90.0)
+    side = analysis.machines_side_by_side(coll)
+    assert [r["machine"] for r in side[0]["rows"]] == ["node-a", "node-b"]
+    html = build([path], out=tmp_path / "rep").read_text()
+    assert "Machines side by side" in html and "NVIDIA L4" in html and "Xeon B" in html
+
+
 def test_missing_target_failed_row_and_unknown_column_still_build(tmp_path):
     from numbabench.report import build
 
@@ -374,12 +416,13 @@ def test_missing_target_failed_row_and_unknown_column_still_build(tmp_path):
             row("clamp", "cpu", 1000, "a_phase_of_its_own", median=3e-6)]
     targets = {"numpy": {"available": True, "reason": None},
                "cuda": {"available": False, "reason": "no CUDA GPU (CudaSupportError: no driver)"}}
-    doc = run_doc(rows, machine="tiny", targets=targets, peaks={}, gpu=None)
+    doc = run_doc(rows, machine="tiny", targets=targets, peaks={}, gpu=None, load_average=[40.0, 30.0, 20.0])
     del doc["options"]  # an older file without it
     page = build([write_run(tmp_path / "r.json", doc)], out=tmp_path / "rep")
     html = page.read_text()
     assert "timed out after 900 s" in html and "no CUDA GPU (CudaSupportError: no driver)" in html
     assert "a_phase_of_its_own" in html
+    assert "busier than its 16 cores" in html  # a loaded machine's figures are flagged as noisy
     assert "Nothing to plot here" in html  # no roofline without a peak: said, not a broken image
 
 

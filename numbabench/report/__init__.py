@@ -50,11 +50,18 @@ def _env_cards(coll: Collection, machines: list[str]) -> list[dict]:
                          + (f", {i['gpu_memory_gib']} GiB" if i.get("gpu_memory_gib") else "")) if gpu else "none"),
                 ("driver / CUDA", f"{i.get('driver') or '–'} / {i.get('cuda_runtime') or '–'}" if gpu else "–"),
             ]
+            if i.get("threading_layer"):
+                fields.append(("Numba threads", str(i["threading_layer"])))
             fields += [(k, v.get(k) or "not installed") for k in ("python", "numpy", "numba", "numba-cuda", "cupy")]
             fields += [("commit", (s.commit or "unknown")[:12] + (" (+dirty)" if s.commit and "dirty" in s.commit else "")),
                        ("date", s.date or "?")]
             if s.peaks:
                 fields.append(("peaks", ", ".join(f"{k} {val:.1f} GB/s" for k, val in s.peaks.items())))
+            if s.load_average:
+                usable = cores.get("usable") if isinstance(cores, dict) else None
+                busy = usable and s.load_average[0] > usable
+                fields.append(("load average", " ".join(f"{x:g}" for x in s.load_average)
+                               + (f": busier than its {usable} cores, figures are noisy" if busy else "")))
             if s.interrupted:
                 fields.append(("note", "this run was interrupted: some cells are missing"))
             if len(runs) > 1:

@@ -39,8 +39,13 @@ def version_key(v) -> tuple:
 
 
 def primary_machine(coll: Collection) -> str:
-    runs = [s.machine for s in coll.sources if s.kind == "run"]
-    return runs[0] if runs else coll.sources[0].machine
+    """The machine the report is about: the first one of a results file that has rows."""
+    measured = set(coll.table.machine)
+    for kind in ("run", "asv"):
+        for s in coll.sources:
+            if s.kind == kind and s.machine in measured:
+                return s.machine
+    return coll.sources[0].machine
 
 
 def snapshot(coll: Collection, machine: str):
@@ -423,6 +428,8 @@ def other_phases(df, technique, size) -> list[dict]:
         if r.status == "ok":
             if _f(r.median_s) is not None:
                 shown = fmt_time(r.median_s)
+                if _f(r.speedup_vs_numpy) is not None and r.target != "numpy":
+                    shown += f" ({fmt_x(r.speedup_vs_numpy)} NumPy)"
             elif _f(r.value) is not None:
                 shown = f"{_f(r.value):,.4g} {r.unit if isinstance(r.unit, str) else ''}".strip()
             else:

@@ -45,6 +45,7 @@ class Source:
     env: str | None = None  # asv environment name
     options: dict = field(default_factory=dict)
     interrupted: bool = False
+    load_average: list | None = None  # at the start of the run: a busy machine makes noisy figures
 
 
 @dataclass
@@ -100,7 +101,9 @@ def default_dtype(technique: str) -> str | None:
 
 
 # -- numbabench run results files -------------------------------------------------------------
-def read_run_file(path) -> tuple[list[dict], Source]:
+def read_run_file(path) -> tuple[list[dict], list[Source]]:
+    """The rows of one results file and a Source per machine in it: the machine that ran the sweep,
+    or, for a sweep on a dask cluster (rows tagged with their ``host``), each host."""
     from .. import results
 
     try:
@@ -113,14 +116,17 @@ def read_run_file(path) -> tuple[list[dict], Source]:
     machine = doc.get("machine") if isinstance(doc.get("machine"), dict) else {}
     name = str(machine.get("name") or "unknown-machine")
     targets = doc.get("targets") if isinstance(doc.get("targets"), dict) else {}
-    src = Source(
+    load = doc.get("load_average")
+    base = Source(
         kind="run", path=str(path), machine=name, info=dict(machine),
         versions=dict(doc.get("versions") or {}), commit=doc.get("commit"),
         date=doc.get("finished") or doc.get("created"),
         targets={k: dict(v) for k, v in targets.items() if isinstance(v, dict)},
         peaks={k: v for k, v in (doc.get("peaks") or {}).items() if _is_number(v)},
         options=dict(doc.get("options") or {}), interrupted=bool(doc.get("interrupted")),
+        load_average=load if isinstance(load, list) else None,
     )
+    hosts = _cluster_sources(doc, base)
     rows = []
     for i, r in enumerate(doc["rows"]):
         if not isinstance(r, dict):
@@ -129,8 +135,12 @@ def read_run_file(path) -> tuple[list[dict], Source]:
         if missing:
             raise ResultsError(f"{path}: row {i} has no {', '.join(missing)}; the file is damaged")
         row = dict(r)
+        host = r.get("host")
+        src = base
+        if host:
+            src = hosts.get(str(host)) or hosts.setdefault(str(host), _host_source(base, str(host), {}))
         row.setdefault("status", "ok" if _is_number(r.get("median_s")) or _is_number(r.get("value")) else "failed")
-        row.update(origin="run", source=str(path), machine=name, commit=src.commit, date=src.date,
+        row.update(origin="run", source=str(path), machine=src.machine, commit=src.commit, date=src.date,
                    numba=src.versions.get("numba"), env="run", benchmark=None)
         kind = target_kind(str(row["target"]))
         if row.get("simulated") is None:
@@ -141,7 +151,41 @@ def read_run_file(path) -> tuple[list[dict], Source]:
             if peak:  # as numbabench.results.derive does, for a file written without it
                 row["roofline_fraction"] = row["gbps"] / peak
         rows.append(row)
-    return rows, src
+    used = {r["machine"] for r in rows}
+    sources = ([base] if name in used or not hosts else []) + [s for h, s in hosts.items() if h in used or not rows]
+    return rows, sources
+
+
+def _host_source(base: Source, host: str, peaks: dict) -> Source:
+    return Source(kind="run", path=base.path, machine=host, info={"name": host}, versions=dict(base.versions),
+                  commit=base.commit, date=base.date, targets=base.targets,
+                  peaks={k: v for k, v in peaks.items() if _is_number(v)}, options=base.options,
+                  interrupted=base.interrupted)
+
+
+def _cluster_sources(doc: dict, base: Source) -> dict[str, Source]:
+    """host -> Source, from the workers a cluster sweep surveyed (``doc["cluster"]["workers"]``)."""
+    cluster = doc.get("cluster") if isinstance(doc.get("cluster"), dict) else {}
+    workers = cluster.get("workers") if isinstance(cluster.get("workers"), dict) else {}
+    by_host = (doc.get("peaks") or {}).get("by_host")
+    by_host = by_host if isinstance(by_host, dict) else {}
+    out: dict[str, Source] = {}
+    for w in workers.values():
+        if not isinstance(w, dict) or not w.get("host"):
+            continue
+        host = str(w["host"])
+        s = out.get(host)
+        if s is None:
+            s = out[host] = _host_source(base, host, by_host.get(host) or {})
+            s.info.update(cpu=w.get("cpu"), cores=w.get("cores"))
+            if isinstance(w.get("versions"), dict):
+                s.versions = dict(w["versions"])
+        gpu = w.get("gpu")
+        if isinstance(gpu, dict) and gpu.get("name") and not s.info.get("gpu"):
+            s.info.update(gpu=gpu["name"], compute_capability=gpu.get("compute_capability"),
+                          gpu_memory_gib=gpu.get("memory_gib"), driver=gpu.get("driver"),
+                          cuda_runtime=gpu.get("runtime"))
+    return out
 
 
 def _looks_like_asv(path: Path) -> bool:
@@ -159,23 +203,26 @@ def _is_number(v) -> bool:
 
 
 # -- the table ----------------------------------------------------------------------------------
+NO_SPEEDUP = ("compile", "h2d", "d2h")  # costs of getting somewhere, not answers
+
+
 def derive_speedups(df):
-    """Speedup vs NumPy within each run (same source/env, technique, size, dtype), as in
-    ``numbabench.results.derive``: only correct, non-simulated compute and end-to-end rows get one,
-    against NumPy's compute median from the same run. Rows that already carry a speedup (written by
-    ``numbabench run``) keep it."""
+    """Speedup vs NumPy within each run and machine, as ``numbabench.results.derive`` computes it:
+    NumPy's median over the row's, same technique, size, dtype and phase (a GPU's end to end against
+    NumPy's compute), for correct, non-simulated rows only. Rows whose file carries a speedup keep it;
+    a wrong or simulated row never has one, whatever a file says."""
     import numpy as np
 
-    key = ["source", "env", "technique", "size", "dtype"]
-    base = df[(df.target == "numpy") & (df.phase == "compute") & (df.status == "ok") & (df.median_s > 0)]
+    key = ["source", "machine", "env", "technique", "size", "dtype", "_phase"]
+    df = df.assign(_phase=df.phase.where(df.phase != "end_to_end", "compute"))
+    base = df[(df.target == "numpy") & (df.status == "ok") & (df.median_s > 0)]
     base = base.groupby(key, dropna=False)["median_s"].min().rename("_base")
     df = df.join(base, on=key)
-    eligible = (df.phase.isin(["compute", "end_to_end"]) & (df.status == "ok") & (df.median_s > 0)
+    eligible = (~df.phase.isin(NO_SPEEDUP) & (df.status == "ok") & (df.median_s > 0)
                 & ~df.simulated.fillna(False).astype(bool))
     computed = np.where(eligible, df["_base"] / df["median_s"], np.nan)
-    df["speedup_vs_numpy"] = df["speedup_vs_numpy"].where(df["speedup_vs_numpy"].notna() | ~eligible, computed)
-    df.loc[~eligible, "speedup_vs_numpy"] = np.nan  # a wrong or simulated row is never a speedup
-    return df.drop(columns="_base")
+    df["speedup_vs_numpy"] = df["speedup_vs_numpy"].where(df["speedup_vs_numpy"].notna() & eligible, computed)
+    return df.drop(columns=["_base", "_phase"])
 
 
 def to_frame(rows: list[dict]):
@@ -205,7 +252,7 @@ def load(results=(), asv=()) -> Collection:
     for path in results:
         r, s = read_run_file(Path(path))
         rows += r
-        sources.append(s)
+        sources += s
     for path in asv:
         r, s = read_asv_dir(Path(path))
         rows += r
