@@ -279,7 +279,9 @@ def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
             ax.set_title(s.name)
             ax.set_ylabel("median time per call")
             no_cross = [c for c in s.crossovers if c.size is None]
-            if not s.crossovers:
+            if not any(c.kind == "gpu" for c in s.cells):
+                ax.set_xlabel("size")  # no GPU target: no crossover to speak of
+            elif not s.crossovers:
                 ax.set_xlabel("size  ·  no GPU timing: no crossover", color="#374151")
             elif len(no_cross) == len(s.crossovers):
                 ax.set_xlabel("size  ·  no crossover in the measured sizes", color="#374151")
