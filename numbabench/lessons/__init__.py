@@ -41,7 +41,7 @@ def gpu_or_simulator(verbose: bool = True) -> str:
         if mode == "gpu":
             print(f"kernels run on the GPU ({why})")
         else:
-            print(f"kernels run on the CUDA simulator ({why}): every CUDA thread is a Python thread, "
+            print(f"kernels run on the CUDA simulator [{why}]: every CUDA thread is a Python thread, "
                   "so keep sizes small; times measured here say nothing about a GPU")
     return mode
 

@@ -46,7 +46,7 @@ class Verdict:
     output: str = ""  # the tail of what the learner's file printed
 
     def text(self, file_label: str | None = None, verbose: bool = False) -> str:
-        where = "the CUDA simulator (no GPU here)" if self.simulator else "the GPU"
+        where = "the CUDA simulator" if self.simulator else "the GPU"
         out = [self.lesson.label, f"checking {file_label or self.file} on {where}"]
         for ok, text in self.items:
             mark = OK if ok else NO

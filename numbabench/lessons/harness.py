@@ -92,13 +92,29 @@ _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.
          ast.AnnAssign)
 
 
+def _does_work(node: ast.AST, own: set) -> bool:
+    """Whether an assignment calls one of the learner's own functions or launches a kernel: that is
+    the notebook doing its work, which the PTX phase has no need of (on a GPU it would run there)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Subscript):  # kernel[blocks, threads](...)
+                return True
+            if isinstance(n.func, ast.Name) and n.func.id in own:
+                return True
+    return False
+
+
 def exec_definitions(path: Path) -> types.ModuleType:
     """Run the imports, definitions and assignments of the learner's file, one statement at a time,
-    skipping the statements that fail (a launch needs a GPU this process may not have)."""
+    skipping the assignments that do the notebook's work and the statements that fail (a transfer
+    needs a GPU this process may not have)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     mod = _fresh_main(path)
+    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in tree.body:
         if not isinstance(node, _KEEP):
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _does_work(node, own):
             continue
         code = compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec")
         try:
