@@ -8,7 +8,7 @@ GPU_OUT ?= reports
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: report test gpu-check doctor clean
+.PHONY: report test gpu-check doctor lessons clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,25 +16,43 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-## make report: the quick sweep on every target available here, then the table
+## make report: the quick sweep on every target available here, the table, then the HTML report.
+## A failed or wrong cell (exit 1) still gets its report, which flags it; anything worse stops here.
 report: $(STAMP)
-	$(PY) -m numbabench run --sizes quick
+	@status=0; $(PY) -m numbabench run --sizes quick || status=$$?; \
+	case $$status in 0|1) ;; *) exit $$status;; esac; \
+	if [ $$status -eq 1 ]; then echo "some cells failed or were wrong: the report flags them" >&2; fi; \
+	$(PY) -m numbabench report
 
 ## make test: the whole test suite (no GPU needed)
 test: $(STAMP)
 	$(PY) -m pytest
 
+## make lessons: Jupyter (with jupytext) for the self-paced lessons; your copies go to my-lessons/
+LESSONS_STAMP := $(VENV)/.lessons-stamp
+$(LESSONS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[lessons]'
+	@touch $@
+
+lessons: $(LESSONS_STAMP)
+	$(PY) -m numbabench lessons
+
 doctor: $(STAMP)
 	$(PY) -m numbabench doctor
 
-## make gpu-check: on a GPU machine whose python3 already has numba, numba-cuda,
-## cupy, pandas and matplotlib (no network): tests incl. GPU-only ones, a full
-## sweep on every target, results under $(GPU_OUT)/
+## make gpu-check: on a GPU machine whose python3 already has numba, numba-cuda, cupy,
+## pandas and matplotlib (no network, nothing installed): doctor, the tests including the
+## GPU-only ones, a sweep on every target (GPU_SIZES, default full) and its report, all under
+## GPU_OUT. A failing test does not stop the sweep; the tests' status is the exit status.
+GPU_SIZES ?= full
 gpu-check:
 	mkdir -p $(GPU_OUT)
-	PYTHONPATH=$(CURDIR) $(PYTHON) -m numbabench doctor | tee $(GPU_OUT)/doctor.txt
-	PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -p no:cacheprovider -ra 2>&1 | tee $(GPU_OUT)/tests.txt
-	PYTHONPATH=$(CURDIR) $(PYTHON) -m numbabench run --sizes full --out $(GPU_OUT)/gpu-check.json
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m numbabench doctor > $(GPU_OUT)/doctor.txt 2>&1; cat $(GPU_OUT)/doctor.txt
+	status=0; PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -p no:cacheprovider -ra > $(GPU_OUT)/tests.txt 2>&1 || status=$$?; \
+	tail -n 40 $(GPU_OUT)/tests.txt; echo $$status > $(GPU_OUT)/tests.status
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m numbabench run --sizes $(GPU_SIZES) --out $(GPU_OUT)/gpu-check.json || [ $$? -eq 1 ]
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m numbabench report $(GPU_OUT)/gpu-check.json --out $(GPU_OUT)/report
+	@exit $$(cat $(GPU_OUT)/tests.status)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
