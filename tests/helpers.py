@@ -41,3 +41,18 @@ def cli(*args, timeout: float = 600, techniques: str | None = None, **kw) -> sub
     return subprocess.run([sys.executable, "-m", "numbabench", *map(str, args)],
                           env=env(techniques=techniques), capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+def missing(*modules: str) -> list[str]:
+    """Which of ``modules`` cannot be imported here (e.g. on a GPU machine with no network)."""
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def needs(*modules: str, extra: str):
+    """A skipif mark for tests of a feature that needs optional packages that are not installed."""
+    import pytest
+
+    gone = missing(*modules)
+    return pytest.mark.skipif(bool(gone), reason=f"needs {', '.join(gone)} (the '{extra}' extra), not installed here")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, env
+from helpers import ROOT, env, missing, needs
 
 from numbabench.lessons import catalog
 from numbabench.lessons.checker import check
@@ -173,8 +173,15 @@ def test_markers(l):
 
 
 # -- the checks ------------------------------------------------------------------------------------
+def _skip_if_packages_missing(lesson_id: str):
+    """Lesson 6 ships functions over dask: without the 'dist' extra it cannot pass (or fail right)."""
+    if lesson_id.startswith("06") and missing("distributed"):
+        pytest.skip("lesson 6 needs distributed (the 'dist' extra), not installed here")
+
+
 @pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
 def test_solution_passes(verdicts, l):
+    _skip_if_packages_missing(l.id)
     v = verdicts[("solution", l.id)]
     assert v.passed, v.text()
     assert v.seconds < 30, f"{l.id}: the check took {v.seconds:.1f} s"
@@ -182,6 +189,7 @@ def test_solution_passes(verdicts, l):
 
 @pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
 def test_untouched_exercise_fails(verdicts, l):
+    _skip_if_packages_missing(l.id)
     v = verdicts[("exercise", l.id)]
     assert not v.passed and not v.timed_out, v.text()
     text = v.text()
@@ -192,6 +200,7 @@ def test_untouched_exercise_fails(verdicts, l):
 @pytest.mark.parametrize("case", WRONG, ids=lambda c: f"{c[0]}-{c[1]}")
 def test_wrong_answer_is_rejected(verdicts, case):
     prefix, name, _, says = case
+    _skip_if_packages_missing(prefix)
     v = verdicts[("wrong", name)]
     text = v.text()
     assert not v.passed, text
@@ -438,6 +447,7 @@ def notebook_runs(tmp_path_factory):
         return {k: f.result() for k, f in futures.items()}
 
 
+@needs("jupytext", "nbclient", "ipykernel", extra="lessons")
 @pytest.mark.parametrize("l,kind", NOTEBOOKS, ids=lambda x: x.id if isinstance(x, catalog.Lesson) else x)
 def test_runs_as_a_notebook(notebook_runs, l, kind):
     nb = notebook_runs[(l.id, kind)]
@@ -461,6 +471,7 @@ def _has_gpu() -> bool:
 def test_solution_passes_on_a_gpu(l):
     if not _has_gpu():
         pytest.skip("no CUDA GPU on this machine")
+    _skip_if_packages_missing(l.id)
     v = check(l, l.file("solution"), simulator=False, timeout=300)
     assert v.passed, v.text()
     assert not any("not measured" in s for s in v.speed)

@@ -24,6 +24,7 @@ from numbabench.article import remote
 TECH = get_technique("remote")
 FAST = {"min_time": 0.01, "repeat": None}
 SUBMIT_PHASES = remote.SUBMIT_PHASES
+needs_dask = helpers.needs("distributed", extra="dist")
 
 
 def _by_phase(rows):
@@ -189,6 +190,7 @@ def test_pickle_rows_without_dask(monkeypatch):
             assert r["status"] == "skipped" and r["error"] == "dask.distributed is not installed: pip install 'numbabench[dist]'"
 
 
+@needs_dask
 def test_no_nested_cluster_in_a_daemonic_process(monkeypatch):
     import multiprocessing
 
@@ -202,6 +204,8 @@ def test_no_nested_cluster_in_a_daemonic_process(monkeypatch):
 # -- dask round trips ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dask_client():
+    if helpers.missing("distributed"):
+        pytest.skip("needs distributed (the 'dist' extra), not installed here")
     assert remote.dask_unavailable() is None, "the test extra installs dask[distributed]"
     remote.close_cluster()
     cl = remote.client()
@@ -278,6 +282,7 @@ def test_a_failing_function_gives_failed_rows_not_an_exception(dask_client, monk
         assert rows[phase]["status"] == "failed" and rows[phase]["error"].startswith("dask round trip failed")
 
 
+@needs_dask
 def test_cudasim_runs_on_simulated_dask_workers():
     out = helpers.in_simulator("""
         import json, numpy as np, numba
@@ -340,6 +345,7 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason=
 
 
 @needs_proc
+@needs_dask
 def test_cluster_closes_when_the_process_exits():
     marker = f"NUMBABENCH_REMOTE_PROBE={uuid.uuid4().hex}"
     key, value = marker.split("=")
@@ -354,6 +360,7 @@ def test_cluster_closes_when_the_process_exits():
 
 
 @needs_proc
+@needs_dask
 def test_cli_run_leaves_no_dask_processes(tmp_path):
     marker = f"NUMBABENCH_REMOTE_PROBE={uuid.uuid4().hex}"
     key, value = marker.split("=")
