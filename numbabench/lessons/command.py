@@ -37,13 +37,9 @@ def _say(text: str = "") -> None:
 
 
 def _timeout(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError("the timeout must be positive")
-    return v
+    from ..cli import _positive_float
+
+    return _positive_float(text)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
