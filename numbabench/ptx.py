@@ -4,7 +4,7 @@ The simulator runs kernels as Python, so it accepts things no GPU compiler does 
 kernel, Python objects, unsupported NumPy calls). ``numba.cuda.compile_ptx`` runs the real
 compiler (NVVM, from the ``numba-cuda[cu13]`` extra) without a driver. One snag: when a kernel calls
 a device function, numba-cuda asks the *current device* for its compute capability, and without a
-driver there is none; ``_fake_current_device`` stands one in for the duration of the compile.
+driver there is none; ``fake_current_device`` stands one in for the duration of the compile.
 Must run in a process where numba.cuda is not the simulator.
 """
 from __future__ import annotations
@@ -40,7 +40,8 @@ class _FakeDevice:
 
 
 @contextlib.contextmanager
-def _fake_current_device(cc):
+def fake_current_device(cc):
+    """Stand in a device of compute capability ``cc`` for numba-cuda's current-device query."""
     import numba.cuda.dispatcher as dispatcher
 
     with mock.patch.object(dispatcher, "get_current_device", lambda: _FakeDevice(cc)):
@@ -59,7 +60,7 @@ def compile_kernel(kernel: Kernel, ccs=DEFAULT_CCS, technique: str = "-") -> lis
         sig_text = ", ".join(str(t) for t in sig)
         for cc in ccs:
             try:
-                with _fake_current_device(cc):
+                with fake_current_device(cc):
                     ptx, _ = cuda.compile_ptx(kernel.pyfunc, sig, cc=cc)
                 ok = f".target sm_{cc[0]}{cc[1]}" in ptx
                 out.append(PTXResult(technique, kernel.name, sig_text, cc, ok, None if ok else "no .target line"))

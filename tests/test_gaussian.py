@@ -302,7 +302,7 @@ def test_float32_kernel_ptx_has_no_float64_arithmetic():
     from numba import cuda
 
     (kernel,) = gauss_t.kernels()
-    with ptx._fake_current_device((8, 0)):
+    with ptx.fake_current_device((8, 0)):
         p32, _ = cuda.compile_ptx(kernel.pyfunc, kernel.signatures[0], cc=(8, 0))
         p64, _ = cuda.compile_ptx(kernel.pyfunc, kernel.signatures[1], cc=(8, 0))
     assert not re.search(r"\.f64\b", p32)

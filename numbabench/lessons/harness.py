@@ -173,7 +173,7 @@ def ptx_phase(spec: dict) -> dict:
     from numba import cuda
     from numba.core import types as nbtypes
 
-    from ..ptx import _fake_current_device
+    from ..ptx import fake_current_device
 
     learner = Path(spec["file"]).resolve()
     faulthandler.dump_traceback_later(spec["timeout"], exit=True)
@@ -191,7 +191,7 @@ def ptx_phase(spec: dict) -> dict:
         cc = PTX_CC
         for sig in k["signatures"]:
             try:
-                with _fake_current_device(cc):
+                with fake_current_device(cc):
                     ptx, _ = cuda.compile_ptx(k["pyfunc"], sig, cc=cc)
             except Exception as exc:  # noqa: BLE001
                 text = str(exc)
