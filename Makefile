@@ -8,7 +8,7 @@ GPU_OUT ?= reports
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: report test gpu-check doctor lessons clean
+.PHONY: report test gpu-check doctor lessons asv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ $(LESSONS_STAMP): $(STAMP)
 
 lessons: $(LESSONS_STAMP)
 	$(PY) -m numbabench lessons
+
+## make asv: quick asv run of this checkout in .venv (real + simulator environments);
+## results in .asv/results/$(ASV_MACHINE), the site in .asv/html (docs/asv.md says more)
+ASV_MACHINE ?= $(shell hostname)
+asv: $(STAMP)
+	$(VENV)/bin/asv machine --yes --machine $(ASV_MACHINE) > /dev/null
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/asv run --python=same --quick \
+		--set-commit-hash $$(git rev-parse HEAD) --machine $(ASV_MACHINE) \
+		$$($(PY) -m numbabench.asvsuite bench-args)
+	$(VENV)/bin/asv publish
+	@echo "asv: .asv/results/$(ASV_MACHINE); browse with $(VENV)/bin/asv preview"
 
 doctor: $(STAMP)
 	$(PY) -m numbabench doctor
