@@ -80,8 +80,7 @@ def connect(spec: ClusterSpec, want_simulator: bool, connect_timeout: float = 5.
                      # one task in flight per worker thread, so a dying worker takes only the task
                      # it was running with it (a queued one would be blamed too)
                      "distributed.scheduler.worker-saturation": 1.0,
-                     "distributed.admin.tick.limit": "1h",  # long timings are not event-loop stalls
-                     "distributed.worker.daemon": False})
+                     "distributed.admin.tick.limit": "1h"})  # long timings are not event-loop stalls
     if spec.scheduler:
         try:
             return Client(spec.scheduler, timeout=connect_timeout, set_as_default=False), None

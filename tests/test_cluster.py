@@ -73,3 +73,15 @@ def test_scheduler_where_nothing_listens_is_a_quick_clear_error(tmp_path):
 def test_bad_cluster_option(tmp_path, arg, message):
     p = cli("run", "--cluster", arg, "--out", tmp_path / "r.json")
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_remote_in_a_cluster_sweep_skips_its_own_cluster_with_the_reason(tmp_path):
+    out = tmp_path / "res.json"
+    p = cli("run", "--cluster", "local:1", "--techniques", "remote", "--targets", "cpu", "--sizes", "1000",
+            "--min-time", "0.01", "--no-peak", "--out", out, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert not [r for r in rows if r["status"] in ("failed", "wrong")]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    assert skipped and all("inside a dask worker" in r["error"] for r in skipped)
+    assert any(r["phase"] == "pickle_bytes" and r["status"] == "ok" for r in rows)  # the rest still measured

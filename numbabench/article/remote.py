@@ -245,6 +245,14 @@ def dask_unavailable() -> str | None:
         import distributed  # noqa: F401
     except ImportError:
         return DIST_MISSING
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return ("this cell runs inside a dask worker (a --cluster sweep): the submit round trip is "
+                "measured by a plain `numbabench run`, which starts its own LocalCluster")
+    except ValueError:  # not in a dask worker
+        pass
     if multiprocessing.current_process().daemon:
         # e.g. this cell itself runs inside a dask worker: daemonic processes may not have children
         return ("this process is daemonic (a dask worker?) and cannot start the worker processes of a "
