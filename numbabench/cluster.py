@@ -12,11 +12,13 @@ either a real-GPU process or a simulator process, because numba.cuda picks the s
 imported: start a worker with ``NUMBA_ENABLE_CUDASIM=1`` in its environment to give it the
 ``cudasim`` target (``NUMBA_ENABLE_CUDASIM=1 dask worker tcp://scheduler:8786 --nthreads 1``);
 ``--cluster local:N`` makes its last worker a simulator worker when ``cudasim`` is asked for.
-Tasks for a target go only to workers that offer it, through dask worker resources named
-``numbabench-target-<target>``: ``--cluster local`` gives them to its workers; on a cluster of
-your own, numbabench declares them on each worker it finds, and a worker you start with them
-(``dask worker ADDR --nthreads 1 --resources numbabench-target-cuda=1,numbabench-target-cpu=1``)
-keeps them across restarts.
+numbabench places the tasks itself: each goes to an idle worker that offers its target, one task
+per worker at a time, pinned there by that worker's own dask resource (``numbabench-worker-<name>``,
+plus ``numbabench-target-<target>``). ``--cluster local`` gives its workers these resources at start,
+so a worker that dies comes back under its nanny with them; on a cluster of your own, numbabench
+declares them on each worker it finds (a worker restarted without them is not used again, and its
+cells fail after ``--timeout``; give workers a fixed ``--name`` and start them with
+``--resources numbabench-worker-NAME=1,...`` to survive restarts).
 Workers should run one thread (``--nthreads 1``) so that one timing runs at a time per worker.
 
 A task that raises gives a failed row. A worker that dies mid-task costs that task only: dask
@@ -96,6 +98,11 @@ def resource(target: str) -> str:
     return f"numbabench-target-{target}"
 
 
+def worker_resource(name) -> str:
+    """The resource only worker ``name`` has: numbabench pins each task to the worker it chose."""
+    return f"numbabench-worker-{name}"
+
+
 def start_local(n: int, simulator_worker: bool):
     """A cluster of ``n`` one-thread worker processes on loopback; the last one runs the
     simulator when ``simulator_worker`` (its environment has NUMBA_ENABLE_CUDASIM=1).
@@ -111,10 +118,11 @@ def start_local(n: int, simulator_worker: bool):
     for i in range(n):
         sim = simulator_worker and i == n - 1
         offers = ["numpy", "cpu", "parallel", "cudasim"] if sim else real
-        workers[f"{'sim' if sim else 'worker'}-{i}"] = {
+        name = f"{'sim' if sim else 'worker'}-{i}"
+        workers[name] = {
             "cls": Nanny,
             "options": {"nthreads": 1, "env": {"NUMBA_ENABLE_CUDASIM": "1" if sim else "0"},
-                        "resources": {resource(t): 1 for t in offers},
+                        "resources": {**{resource(t): 1 for t in offers}, worker_resource(name): 1},
                         "host": "127.0.0.1", "silence_logs": logging.ERROR, "memory_limit": 0},
         }
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
@@ -186,7 +194,9 @@ def survey(client, measure_peaks: bool = True) -> dict:
     for addr, info in sorted(client.scheduler_info()["workers"].items()):
         caps[addr] = client.run(describe_worker, measure_peaks, workers=[addr])[addr]
         declared = info.get("resources") or {}
-        missing = {resource(t): 1 for t in caps[addr]["targets"] if resource(t) not in declared}
+        wanted = {resource(t): 1 for t in caps[addr]["targets"]}
+        wanted[worker_resource(caps[addr]["name"])] = 1
+        missing = {k: v for k, v in wanted.items() if k not in declared}
         if missing:  # a worker of your own cluster: route by what it says it can run
             client.run(_declare_resources, missing, workers=[addr])
     return caps
@@ -207,40 +217,58 @@ def availability_from(caps: dict) -> dict[str, tuple[bool, str | None]]:
 
 
 def run_on_cluster(sweep, client, caps: dict) -> None:
-    """Submit every planned cell and add rows to ``sweep`` as they arrive."""
+    """Hand every planned cell to an idle worker that offers its target; add rows as they arrive.
+
+    numbabench does the placing itself, one task per worker at a time, each task pinned to its
+    worker by that worker's own resource (``numbabench-worker-<name>``): so no two timings share a
+    worker, and when a worker dies, only the task it was running is blamed (dask counts every task
+    assigned to a dying worker as suspect). A nanny brings a dead worker back under the same name
+    and resources, and the task is retried there once (dask's ``allowed-failures``).
+    """
     from .registry import get_technique
-    from .worker import failed_row
 
     opts = sweep.opts
     job = {"seed": opts.seed, "min_time": opts.min_time, "repeat": opts.repeat}
-    pending, retried = {}, {}
-
-    def submit(target, cell):
-        # routed by resource, not by address: a worker that dies comes back at a new address
-        return client.submit(run_cell_task, get_technique(cell["technique"]), target, cell, job,
-                             resources={resource(target): 1}, pure=False,
-                             key=f"numbabench-{target}-{cell['id']}-{time.time_ns()}")
-
+    offers = {c["name"]: set(c["targets"]) for c in caps.values()}
+    queue = []
     for target, cells in sweep.plan.cells.items():
-        able = any(target in c["targets"] for c in caps.values())
         for cell in cells:
-            if not able:
+            if any(target in t for t in offers.values()):
+                queue.append((target, cell))
+            else:
                 sweep.fail(target, cell, "no worker of the cluster offers this target")
+    pending: dict = {}  # future -> (target, cell, worker name)
+    retried: dict = {}
+
+    def dispatch():
+        busy = {w for _, _, w in pending.values()}
+        for name, targets in offers.items():
+            if name in busy:
                 continue
-            pending[submit(target, cell)] = (target, cell)
+            pick = next((i for i, (t, _) in enumerate(queue) if t in targets), None)
+            if pick is None:
+                continue
+            target, cell = queue.pop(pick)
+            fut = client.submit(run_cell_task, get_technique(cell["technique"]), target, cell, job,
+                                resources={worker_resource(name): 1, resource(target): 1}, pure=False,
+                                key=f"numbabench-{target}-{cell['id']}-{time.time_ns()}")
+            pending[fut] = (target, cell, name)
+
     deadline = time.monotonic() + opts.timeout
     try:
+        dispatch()
         while pending:
             done = [f for f in pending if f.done()]
             if not done:
                 if time.monotonic() > deadline:  # nothing finished for a whole timeout: stuck
                     _cancel_stuck(sweep, client, pending)
                     deadline = time.monotonic() + opts.timeout
+                    dispatch()
                 time.sleep(0.05)
                 continue
             deadline = time.monotonic() + opts.timeout
             for fut in done:
-                target, cell = pending.pop(fut)
+                target, cell, name = pending.pop(fut)
                 if fut.status == "finished":
                     try:
                         sweep.add_rows(fut.result(timeout=opts.timeout))
@@ -250,29 +278,27 @@ def run_on_cluster(sweep, client, caps: dict) -> None:
                         pass
                 if fut.status != "error" and retried.get(cell["id"], 0) < 1:
                     retried[cell["id"]] = retried.get(cell["id"], 0) + 1
-                    pending[submit(target, cell)] = (target, cell)
+                    queue.insert(0, (target, cell))
                 else:
                     exc = fut.exception() if fut.status == "error" else None
                     why = ("the dask worker running it died twice (KilledWorker)"
                            if type(exc).__name__ == "KilledWorker" else
                            f"{type(exc).__name__}: {exc}" if exc else f"its result was lost twice ({fut.status})")
-                    sweep.add_rows([failed_row(cell, target, why)])
-                    sweep.progress(target=target, advance=1)
+                    sweep.fail(target, cell, why)
+            dispatch()
     finally:
         for fut in pending:
             fut.cancel()
 
 
 def _cancel_stuck(sweep, client, pending: dict) -> None:
-    from .worker import failed_row
-
     try:  # what each worker is executing right now (its event loop answers while a task runs)
         executing = client.run(_executing)
     except Exception:  # a worker that does not answer: fall back to what the scheduler assigned
         executing = {a: keys[:1] for a, keys in client.processing().items()}
     stuck_workers = set()
     running = {k for keys in executing.values() for k in keys}
-    for fut, (target, cell) in list(pending.items()):
+    for fut, (target, cell, _) in list(pending.items()):
         where = [addr for addr, keys in executing.items() if fut.key in keys]
         if where or not running:  # stuck here, or nothing runs at all: no able worker is left
             fut.cancel()
@@ -280,8 +306,7 @@ def _cancel_stuck(sweep, client, pending: dict) -> None:
             stuck_workers.update(where)
             why = (f"timed out after {sweep.opts.timeout:g} s (task cancelled, worker restarted)" if where else
                    f"no worker offering target {target!r} ran it within {sweep.opts.timeout:g} s")
-            sweep.add_rows([failed_row(cell, target, why)])
-            sweep.progress(target=target, advance=1)
+            sweep.fail(target, cell, why)
     if stuck_workers:
         client.restart_workers(list(stuck_workers))
 
