@@ -21,6 +21,9 @@ from .devices import memory
 from .errors import InputError, NumbabenchError, UnknownName
 from .targets import get_target
 
+#: the variant names: the article's own way, and the fastest honest way for the target
+ARTICLE, TUNED = "article", "tuned"
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -52,6 +55,14 @@ class Technique:
     atol: ClassVar[float] = 0.0
     #: target -> another target it cannot run without (fftmask's cuda variant needs CuPy's FFT)
     needs: ClassVar[dict[str, str]] = {}
+    #: target -> the ways this technique is written there, best known first is not required.
+    #: ``article`` is the article's own way (on ``numpy``: the plain expression most users write);
+    #: ``tuned`` the fastest honest code an expert writes for that target. A target not listed has
+    #: the one variant ``article``.
+    variants: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: (target, variant) -> environment that variant must run with (its own worker process):
+    #: e.g. a threading layer that suits it. Recorded in its rows.
+    variant_env: ClassVar[dict[tuple[str, str], dict[str, str]]] = {}
 
     # -- what a technique must say -------------------------------------------------------
     def make_inputs(self, size: int, seed: int = 0, dtype: str | None = None) -> dict:
@@ -60,8 +71,9 @@ class Technique:
     def reference(self, inputs: dict) -> np.ndarray:
         raise NotImplementedError
 
-    def implementation(self, target: str) -> Callable[[dict], Any]:
-        """The callable that runs on ``target``: takes prepared args, returns the output there."""
+    def implementation(self, target: str, variant: str = ARTICLE) -> Callable[[dict], Any]:
+        """The callable that runs ``variant`` on ``target``: takes prepared args, returns the output
+        there. A technique with one way per target may leave ``variant`` out of its signature."""
         raise NotImplementedError
 
     def bytes_moved(self, size: int, dtype: str | None = None) -> int:
@@ -102,14 +114,25 @@ class Technique:
     def default_dtype(self) -> str:
         return self.dtypes[0]
 
-    def variant(self, target: str) -> Callable[[dict], Any]:
+    def variants_for(self, target: str) -> tuple[str, ...]:
+        """The variants this technique has on ``target`` (``("article",)`` unless it says more)."""
+        return tuple(self.variants.get(target, (ARTICLE,)))
+
+    def variant(self, target: str, variant: str = ARTICLE) -> Callable[[dict], Any]:
+        """The callable of ``variant`` on ``target``; UnknownName for a target or variant it lacks."""
         if target not in self.targets:
             get_target(target)  # an unknown name gets the list of known targets
             raise UnknownName(
                 f"technique {self.name!r} has no variant for target {target!r}; "
                 f"its targets: {', '.join(self.targets)}"
             )
-        return self.implementation(target)
+        names = self.variants_for(target)
+        if variant not in names:
+            raise UnknownName(f"technique {self.name!r} has no variant {variant!r} on {target!r}; "
+                              f"its variants there: {', '.join(names)}")
+        if variant == ARTICLE and len(names) == 1:
+            return self.implementation(target)  # one way only: old-style signatures work too
+        return self.implementation(target, variant)
 
     def prepare(self, target: str, inputs: dict) -> dict:
         """Inputs moved to ``target``'s memory, plus the output buffers allocated there."""
@@ -122,9 +145,9 @@ class Technique:
     def fetch(self, target: str, out) -> np.ndarray:
         return memory(target).to_host(out)
 
-    def run(self, target: str, inputs: dict) -> np.ndarray:
-        """Run the ``target`` variant on host ``inputs`` and return the result as host NumPy data."""
-        fn = self.variant(target)
+    def run(self, target: str, inputs: dict, variant: str = ARTICLE) -> np.ndarray:
+        """Run ``variant`` on ``target`` on host ``inputs``; return the result as host NumPy data."""
+        fn = self.variant(target, variant)
         inputs = self.check_inputs(inputs)
         args = self.prepare(target, inputs)
         out = fn(args)

@@ -14,19 +14,107 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import ResultsError
 
 FORMAT = "numbabench-results"
 VERSION = 1
-ROW_KEYS = (
-    "technique", "target", "size", "dtype", "phase", "median_s", "spread_s", "repeats", "gbps",
-    "roofline_fraction", "speedup_vs_numpy", "correct", "max_abs_err", "status", "error",
-)
-PHASES = ("compile", "compute", "h2d", "d2h", "end_to_end")
+#: the phases of a cell. ``compute`` is pipelined throughput (many calls, one synchronize per
+#: sample); ``latency`` is per call (synchronize after every call): on a GPU they differ by the
+#: launch and sync cost, on a CPU they agree, so host targets record ``compute`` only.
+PHASES = ("compile", "compute", "latency", "h2d", "d2h", "end_to_end")
 #: phases that are costs of getting somewhere, not answers: no speedup against NumPy
 NO_SPEEDUP = ("compile", "h2d", "d2h")
+#: the variant of a row written before variants existed
+DEFAULT_VARIANT = "article"
+#: technique names that were renamed: old results files still load under the new name
+RENAMED_TECHNIQUES = {"frame": "dataframe"}
+
+
+@dataclass
+class Row:
+    """One figure of one cell: what the results file, the report and asv's loader share.
+
+    A timed row has ``median_s`` (and its spread); a figure that is not a time (a pickle's size)
+    has ``value`` and ``unit``; a failed, wrong, skipped or interrupted one has ``status`` and
+    ``error``. Derived columns (``roofline_fraction``, ``speedup_vs_numpy``) are filled by
+    ``derive``, except a speedup measured interleaved in one process, which the worker gives.
+    """
+
+    technique: str
+    target: str
+    size: int
+    dtype: str
+    phase: str = "compute"
+    variant: str = DEFAULT_VARIANT
+    median_s: float | None = None
+    spread_s: float | None = None  # interquartile range
+    min_s: float | None = None
+    repeats: int | None = None
+    number: int | None = None
+    bytes: int | None = None
+    flops: int | None = None
+    gbps: float | None = None
+    gflops: float | None = None
+    roofline_fraction: float | None = None
+    roofline_level: str | None = None  # which measured peak the fraction is of
+    speedup_vs_numpy: float | None = None
+    speedup_spread: float | None = None  # IQR of the per-round ratios, when timed interleaved
+    speedup_base: str | None = None  # the NumPy variant the speedup is against
+    correct: bool | None = None
+    max_abs_err: float | None = None
+    status: str = "ok"
+    error: str | None = None
+    simulated: bool = False
+    value: float | None = None
+    unit: str | None = None
+    threading_layer: str | None = None
+    env: dict | None = None  # settings this row ran with (threading layer, wait policy)
+    samples_s: list | None = None  # raw per-call samples (at most MAX_SAMPLES kept)
+    # where it ran, for a cluster sweep
+    host: str | None = None
+    worker: str | None = None
+    worker_address: str | None = None
+    worker_cpu: str | None = None
+
+    @classmethod
+    def timed(cls, phase: str, timing, *, bytes=None, flops=None, **key) -> "Row":
+        """A row of ``timing`` (a ``numbabench.timing.Timing``) with its achieved rates."""
+        t = timing.median_s
+        samples = list(getattr(timing, "samples", None) or [])[:MAX_SAMPLES] or None
+        return cls(phase=phase, median_s=t, spread_s=timing.spread_s, min_s=timing.min_s,
+                   repeats=timing.repeats, number=timing.number, bytes=bytes, flops=flops,
+                   gbps=bytes / t / 1e9 if bytes and t and t > 0 else None,
+                   gflops=flops / t / 1e9 if flops and t and t > 0 else None,
+                   samples_s=samples, **key)
+
+    @classmethod
+    def failed(cls, cell: dict, target: str, error: str, status: str = "failed",
+               variant: str = DEFAULT_VARIANT) -> "Row":
+        """A cell that gave no figure: failed, timed out, interrupted or skipped (with why)."""
+        return cls(technique=cell["technique"], target=target, size=cell["size"], dtype=cell["dtype"],
+                   variant=variant, repeats=0, number=0, status=status, error=error)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: every column of a results row, in order: the report's table is built from these
+COLUMNS = tuple(f.name for f in fields(Row))
+#: the columns every row has a meaningful value for (the rest may be None)
+ROW_KEYS = ("technique", "target", "variant", "size", "dtype", "phase", "median_s", "spread_s",
+            "repeats", "gbps", "roofline_fraction", "speedup_vs_numpy", "correct", "max_abs_err",
+            "status", "error")
+MAX_SAMPLES = 200
+
+
+def upgrade_row(r: dict) -> dict:
+    """A row as this version writes it: old files lack ``variant`` and may use renamed names."""
+    r.setdefault("variant", DEFAULT_VARIANT)
+    r["technique"] = RENAMED_TECHNIQUES.get(r.get("technique"), r.get("technique"))
+    return r
 
 
 def peak_key(target: str) -> str | None:
@@ -122,8 +210,8 @@ def load_results(path):
     import pandas as pd
 
     doc = read(path)
-    df = pd.DataFrame(doc["rows"])
-    for k in ROW_KEYS:
+    df = pd.DataFrame([upgrade_row(dict(r)) for r in doc["rows"]])
+    for k in COLUMNS:
         if k not in df.columns:
             df[k] = None
     df.attrs.update({k: v for k, v in doc.items() if k != "rows"})

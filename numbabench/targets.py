@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .errors import TargetUnavailable, UnknownName
 
@@ -28,6 +28,11 @@ class Target:
     def uses_gpu(self) -> bool:
         return self.on_device and not self.simulated
 
+    @property
+    def on_host(self) -> bool:
+        """Runs on the CPU in any process (real or simulator mode): numpy, cpu, parallel."""
+        return not self.on_device
+
 
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -40,6 +45,36 @@ TARGETS: dict[str, Target] = {
         Target("cupy", "CuPy's own way on the GPU: the peer to beat", True),
     )
 }
+
+
+#: the targets every process can run, whichever mode numba.cuda is in
+HOST_TARGETS: tuple[str, ...] = tuple(n for n, t in TARGETS.items() if t.on_host)
+
+
+@dataclass
+class Probe:
+    """What a real-mode process found: a usable CUDA GPU (and CuPy), or why not."""
+
+    cuda: bool = False
+    reason: str | None = None  # why there is no GPU
+    gpu: dict | None = None  # name, compute_capability, multiprocessors, memory_gib, driver, ...
+    cupy: bool = False
+    cupy_reason: str | None = "no CUDA GPU"
+
+    @classmethod
+    def none(cls, why: str) -> "Probe":
+        """No GPU, and why (the probe failed, did not answer, or was not asked)."""
+        return cls(reason=why, cupy_reason=why if why.startswith("not ") or "cluster" in why else "no GPU")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Probe":
+        return cls(**{k: d.get(k) for k in ("cuda", "reason", "gpu", "cupy", "cupy_reason")})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __getitem__(self, key):  # older callers read a probe as a dict
+        return getattr(self, key)
 
 
 def get_target(name: str) -> Target:
@@ -92,12 +127,11 @@ def require_in_process(target: str) -> None:
             raise TargetUnavailable("target 'cupy' needs CuPy: pip install 'numbabench[gpu]'")
 
 
-def probe_gpu(timeout: float = 120.0) -> dict:
+def probe_gpu(timeout: float = 120.0) -> Probe:
     """Ask a fresh real-mode (non-simulator) process what GPU and CuPy this machine has.
 
-    Returns ``{"cuda": bool, "reason": str|None, "gpu": {...}|None, "cupy": bool,
-    "cupy_reason": str|None}``. Runs in a subprocess so that the caller never holds a CUDA
-    context and never fixes its own simulator mode.
+    Runs in a subprocess so that the caller never holds a CUDA context and never fixes its own
+    simulator mode.
     """
     try:
         proc = subprocess.run(
@@ -105,25 +139,19 @@ def probe_gpu(timeout: float = 120.0) -> dict:
             env=worker_env("cuda"), capture_output=True, text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return {"cuda": False, "reason": f"GPU probe did not answer within {timeout:.0f} s",
-                "gpu": None, "cupy": False, "cupy_reason": "no GPU"}
+        return Probe.none(f"GPU probe did not answer within {timeout:.0f} s")
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return Probe.from_dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError):
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"cuda": False, "reason": f"GPU probe failed: {last}", "gpu": None,
-                "cupy": False, "cupy_reason": "no GPU"}
+        return Probe.none(f"GPU probe failed: {last}")
 
 
-def availability(probe: dict | None = None) -> dict[str, tuple[bool, str | None]]:
+def availability(probe: Probe | dict | None = None) -> dict[str, tuple[bool, str | None]]:
     """Every target -> (available, why not). ``probe`` is a ``probe_gpu()`` answer (made if None)."""
     probe = probe_gpu() if probe is None else probe
     have_cuda_pkg = importlib.util.find_spec("numba.cuda") is not None
-    out: dict[str, tuple[bool, str | None]] = {
-        "numpy": (True, None),
-        "cpu": (True, None),
-        "parallel": (True, None),
-    }
+    out: dict[str, tuple[bool, str | None]] = {t: (True, None) for t in HOST_TARGETS}
     if probe["cuda"]:
         out["cuda"] = (True, None)
     else:
