@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--targets", type=_comma_list, default=None,
                    help="comma list of numpy,cpu,parallel,cuda,cudasim,cupy (default: all available)")
     r.add_argument("--techniques", type=_comma_list, default=None, help="comma list (default: all)")
-    r.add_argument("--sizes", default="quick", help="quick, full, or a comma list of sizes such as 1000,1e6")
+    r.add_argument("--variants", type=_comma_list, default=None,
+                   help="comma list of article,tuned,... (default: every variant of each technique)")
+    r.add_argument("--sizes", default="quick",
+                   help="quick, full, gpu (the device check's sizes), or a comma list of sizes such as 1000,1e6")
     r.add_argument("--dtype", default=None, help="float32 or float64 (default: each technique's own)")
     r.add_argument("--repeat", type=_positive_int, default=None,
                    help="exact number of timing samples (default: as many as --min-time allows)")
@@ -159,7 +162,7 @@ def cmd_doctor() -> int:
         g = probe["gpu"]
         t.add_row("GPU", f"{g['name']}, compute capability {g['compute_capability']}, "
                          f"{g.get('memory_gib', '?')} GiB, {g['multiprocessors']} SMs")
-        t.add_row("CUDA driver / runtime", f"{g.get('driver', '?')} / {g.get('runtime', '?')}")
+        t.add_row("CUDA driver / NVRTC", f"{g.get('driver', '?')} / {g.get('nvrtc', '?')}")
     else:
         t.add_row("GPU", f"none: {probe['reason']}")
     t.add_row("CUDA simulator", "works" if sim_ok else f"does not work: {sim_why}")
@@ -207,43 +210,47 @@ def cmd_run(args) -> int:
         spec = ClusterSpec(scheduler=args.scheduler,
                            local_workers=parse_cluster(args.cluster) if args.cluster else None)
     opts = runner.Options(
-        techniques=args.techniques, targets=args.targets, sizes=runner.parse_sizes(args.sizes),
-        dtype=args.dtype, repeat=args.repeat, min_time=args.min_time, timeout=args.timeout,
-        seed=args.seed, out=args.out, measure_peak=args.measure_peak, cluster=spec,
+        techniques=args.techniques, targets=args.targets, variants=args.variants,
+        sizes=runner.parse_sizes(args.sizes), dtype=args.dtype, repeat=args.repeat,
+        min_time=args.min_time, timeout=args.timeout, seed=args.seed, out=args.out,
+        measure_peak=args.measure_peak, cluster=spec,
     )
     with err.status("connecting to the cluster..." if spec else "checking targets..."):
-        plan, doc, path, conn = runner.prepare(opts)
+        prepared = runner.prepare(opts)
+    doc, local = prepared.doc, spec is None
     load, cores = doc.get("load_average"), doc["machine"]["cores"]["usable"]
-    if load and conn is None and load[0] > cores:
+    if load and local and load[0] > cores:
         err.print(f"numbabench: warning: load average {load[0]:.1f} on {cores} cores: other work is "
                   "running, and the figures (parallel ones most) will be noisy", markup=False)
     try:
-        return _run_and_report(opts, plan, doc, path, conn)
+        return _run_and_report(opts, prepared)
     finally:
-        if conn is not None:
-            conn.close()
+        prepared.executor.close()
 
 
-def _run_and_report(opts, plan, doc, path, conn) -> int:
+def _run_and_report(opts, prepared) -> int:
     from . import runner
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    plan, doc, path = prepared.plan, prepared.doc, prepared.out
+    on_cluster = opts.cluster is not None
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=False)
     interrupted = False
     with progress:
-        task = progress.add_task("tasks on the dask cluster" if conn else "measuring the CPU bandwidth peak",
+        task = progress.add_task("tasks on the dask cluster" if on_cluster else "measuring the CPU bandwidth peak",
                                  total=plan.count)
-        if opts.measure_peak and conn is None and any(not _sim_or_gpu(t) for t in plan.cells):
+        if opts.measure_peak and not on_cluster and "host" in {g.partition("|")[0] for g in plan.cells}:
             runner.measure_cpu_peak(doc)
 
-        def update(target, cell=None, advance=0):
+        def update(cell=None, advance=0):
             if cell is not None:
-                progress.update(task, description=f"{cell['technique']} · {target} · {cell['size']:,}")
+                targets = ",".join(dict.fromkeys(t for t, _ in cell.pairs))
+                progress.update(task, description=f"{cell.technique} · {targets} · {cell.size:,}")
             if advance:
                 progress.advance(task, advance)
 
-        sweep = runner.Sweep(opts, plan, doc, path, progress=update, cluster=conn)
+        sweep = runner.Sweep(opts, plan, doc, path, progress=update, executor=prepared.executor)
         try:
             sweep.run()
         except KeyboardInterrupt:
@@ -258,35 +265,34 @@ def _run_and_report(opts, plan, doc, path, conn) -> int:
     return 1 if failed else 0
 
 
-def _sim_or_gpu(target: str) -> bool:
-    from .targets import get_target
-
-    return get_target(target).on_device
-
-
-def _fmt_time(s) -> str:
-    if s is None:
-        return "-"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
-
-
 def _fmt(v, spec) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _speedup(r: dict) -> str:
+    s = r.get("speedup_vs_numpy")
+    if s is None:
+        return "-"
+    spread = r.get("speedup_spread")
+    return f"{s:.2f}" + (f" ±{spread / 2:.2f}" if spread else "")
+
+
 def print_table(doc: dict) -> None:
+    from .fmt import seconds
+    from .targets import TARGETS
+
     rows = doc["rows"]
     by = {}
     for r in rows:  # rows from a cluster: one line per host too
-        by.setdefault((r["technique"], r["size"], r["dtype"], r["target"], r.get("host") or ""), {})[r["phase"]] = r
-    hosts = sorted({k[4] for k in by if k[4]})
-    compile_s = {(r["technique"], r["target"]): r["median_s"] for r in rows if r["phase"] == "compile"}
-    t = Table("technique", "size", "target", "compute", "± iqr", "×numpy", "GB/s", "roofline",
-              "end-to-end", "×numpy e2e", "compile", "status",
+        key = (r["technique"], r["size"], r["dtype"], r["target"], r.get("variant") or "article", r.get("host") or "")
+        by.setdefault(key, {})[r["phase"]] = r
+    hosts = sorted({k[5] for k in by if k[5]})
+    compile_s = {(r["technique"], r["target"], r.get("variant") or "article"): r["median_s"]
+                 for r in rows if r["phase"] == "compile"}
+    t = Table("technique", "size", "target", "variant", "throughput", "± iqr", "×numpy", "GB/s", "roofline",
+              "latency", "end-to-end", "×numpy e2e", "compile", "status",
               title=f"{doc['machine']['name']} · {doc['machine']['cpu']} · GPU: {doc['machine']['gpu'] or 'none'}")
+
     def fmt_peaks(peaks):
         return ", ".join(f"{k.replace('_gbps', '').replace('_', ' ')} {v:.1f} GB/s"
                          for k, v in peaks.items() if isinstance(v, float))
@@ -300,24 +306,28 @@ def print_table(doc: dict) -> None:
         ws = doc["cluster"]["workers"].values()
         lines.append(f"ran on {len(ws)} dask workers: " + ", ".join(
             f"{w['host']}/{'simulator' if w['simulator'] else 'real'} ({', '.join(w['targets'])})" for w in ws))
-    t.caption = "\n".join(lines) or None
-    order = {name: i for i, name in enumerate(("numpy", "cpu", "parallel", "cuda", "cupy", "cudasim"))}
+    lines.append("throughput: pipelined calls, one synchronize per sample; latency: one call, synchronized "
+                 "(GPU targets); ×numpy: against the fastest NumPy variant, ± half the spread of per-round "
+                 "ratios where timed interleaved")
+    t.caption = "\n".join(lines)
+    order = {name: i for i, name in enumerate(TARGETS)}
     if len(hosts) > 1:
         t.add_column("host")
-    for (tech, size, dtype, target, host), ph in sorted(
-            by.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][4], order.get(kv[0][3], 9))):
+    for (tech, size, dtype, target, variant, host), ph in sorted(
+            by.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][5], order.get(kv[0][3], 9), kv[0][4])):
         c = ph.get("compute", {})
         e = ph.get("end_to_end", {})
+        lat = ph.get("latency", {})
         status = c.get("status", "?")
         if status != "ok":
             status = f"[red]{status}[/red]: {c.get('error') or ''}"[:120]
         elif c.get("simulated"):
             status = "ok (simulated: functional only)"
         roof = c.get("roofline_fraction")
-        t.add_row(tech, f"{size:,}", target, _fmt_time(c.get("median_s")), _fmt_time(c.get("spread_s")),
-                  _fmt(c.get("speedup_vs_numpy"), ".2f"), _fmt(c.get("gbps"), ".1f"),
-                  "-" if roof is None else f"{roof:.0%}", _fmt_time(e.get("median_s")),
-                  _fmt(e.get("speedup_vs_numpy"), ".2f"), _fmt_time(compile_s.get((tech, target))), status,
+        t.add_row(tech, f"{size:,}", target, variant, seconds(c.get("median_s")), seconds(c.get("spread_s")),
+                  _speedup(c), _fmt(c.get("gbps"), ".1f"),
+                  "-" if roof is None else f"{roof:.0%}", seconds(lat.get("median_s")), seconds(e.get("median_s")),
+                  _fmt(e.get("speedup_vs_numpy"), ".2f"), seconds(compile_s.get((tech, target, variant))), status,
                   *([host or "-"] if len(hosts) > 1 else []))
     out.print(t)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import NumbabenchError
 
@@ -110,14 +110,14 @@ def start_local(n: int, simulator_worker: bool):
     Target resources are given to the nannies, so a worker that dies comes back with them."""
     from distributed import Nanny, Scheduler, SpecCluster
 
-    from .targets import probe_gpu
+    from .targets import HOST_TARGETS, probe_gpu
 
     probe = probe_gpu()
-    real = ["numpy", "cpu", "parallel"] + (["cuda"] if probe["cuda"] else []) + (["cupy"] if probe["cupy"] else [])
+    real = list(HOST_TARGETS) + (["cuda"] if probe.cuda else []) + (["cupy"] if probe.cupy else [])
     workers = {}
     for i in range(n):
         sim = simulator_worker and i == n - 1
-        offers = ["numpy", "cpu", "parallel", "cudasim"] if sim else real
+        offers = [*HOST_TARGETS, "cudasim"] if sim else real
         name = f"{'sim' if sim else 'worker'}-{i}"
         workers[name] = {
             "cls": Nanny,
@@ -134,10 +134,10 @@ def start_local(n: int, simulator_worker: bool):
 def describe_worker(measure_peaks: bool = True, dask_worker=None) -> dict:
     """What this worker process is and can run (called on every worker)."""
     from . import machine
-    from .targets import simulator_active
+    from .targets import HOST_TARGETS, simulator_active
 
     sim = simulator_active()
-    targets = ["numpy", "cpu", "parallel"]
+    targets = list(HOST_TARGETS)
     gpu = None
     if sim:
         targets.append("cudasim")
@@ -145,10 +145,10 @@ def describe_worker(measure_peaks: bool = True, dask_worker=None) -> dict:
         from .worker import probe
 
         p = probe()
-        if p["cuda"]:
+        if p.cuda:
             targets.append("cuda")
-            gpu = p["gpu"]
-            if p["cupy"]:
+            gpu = p.gpu
+            if p.cupy:
                 targets.append("cupy")
     peaks = {}
     if measure_peaks:
@@ -157,8 +157,8 @@ def describe_worker(measure_peaks: bool = True, dask_worker=None) -> dict:
         peaks.update(cpu_stream_gbps())
         if gpu:
             peaks["gpu_gbps"] = gpu_copy_gbps()
-    return {"name": dask_worker.name if dask_worker is not None else None, "host": machine.machine_name(), "cpu": machine.cpu_model(),
-            "cores": machine.cores(),
+    return {"name": dask_worker.name if dask_worker is not None else None, "host": machine.machine_name(),
+            "cpu": machine.cpu_model(), "cores": machine.cores(),
             "gpu": gpu, "simulator": sim, "targets": targets, "peaks": peaks, "pid": os.getpid(),
             "versions": machine.versions()}
 
@@ -166,17 +166,19 @@ def describe_worker(measure_peaks: bool = True, dask_worker=None) -> dict:
 _COMPILED: set = set()  # what this worker process has compiled: its first call reports compile
 
 
-def run_cell_task(technique, target: str, cell: dict, job: dict) -> list[dict]:
+def run_cell_task(technique, cell: dict, job: dict) -> list[dict]:
     """One cell on this worker, in this process: the rows, tagged with where they ran."""
     from distributed import get_worker
 
     from . import machine
-    from .worker import Worker, _first_line, failed_row
+    from .fmt import first_line
+    from .results import Row
+    from .worker import Worker
 
     try:
-        rows = Worker(dict(job, target=target), compiled=_COMPILED).measure(cell, technique)
+        rows = [r.to_dict() for r in Worker(job, compiled=_COMPILED).measure(cell, technique)]
     except Exception as exc:
-        rows = [failed_row(cell, target, _first_line(exc))]
+        rows = [Row.failed(cell, t, first_line(exc), variant=v).to_dict() for t, v in cell["pairs"]]
     w = get_worker()
     tag = {"host": machine.machine_name(), "worker": w.name, "worker_address": w.address,
            "worker_cpu": machine.cpu_model()}
@@ -216,43 +218,93 @@ def availability_from(caps: dict) -> dict[str, tuple[bool, str | None]]:
             for t in TARGETS}
 
 
-def run_on_cluster(sweep, client, caps: dict) -> None:
-    """Hand every planned cell to an idle worker that offers its target; add rows as they arrive.
+class DaskExecutor:
+    """The cells as tasks on a dask cluster: one started here (``--cluster local[:N]``) or yours.
+
+    A process group's environment cannot be chosen per task on a dask worker: a variant that asks
+    for its own (a threading layer) runs in the worker's, and its rows record what it ran with."""
+
+    def __init__(self, opts):
+        from .targets import Probe
+
+        self.opts = opts
+        want_sim = opts.targets is None or "cudasim" in opts.targets
+        self.client, self.cluster = connect(opts.cluster, want_simulator=want_sim)
+        self.probe = Probe.none("the cells run on the cluster")
+        try:
+            self.workers = survey(self.client, measure_peaks=opts.measure_peak)
+        except BaseException:
+            self.close()
+            raise
+
+    def availability(self) -> dict:
+        return availability_from(self.workers)
+
+    def describe(self, doc: dict) -> None:
+        doc["cluster"] = {"scheduler": self.client.scheduler.address, "workers": self.workers}
+        by_host: dict = {}
+        for w in self.workers.values():
+            host = by_host.setdefault(w["host"], {})
+            for k, v in w["peaks"].items():
+                host[k] = max(host.get(k, 0.0), v)
+        doc["peaks"]["by_host"] = by_host
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def run(self, plan, sink) -> None:
+        run_on_cluster(plan, sink, self.client, self.workers, self.opts)
+
+
+def run_on_cluster(plan, sink, client, caps: dict, opts) -> None:
+    """Hand every planned cell to an idle worker that offers its targets; add rows as they arrive.
 
     numbabench does the placing itself, one task per worker at a time, each task pinned to its
     worker by that worker's own resource (``numbabench-worker-<name>``): so no two timings share a
     worker, and when a worker dies, only the task it was running is blamed (dask counts every task
     assigned to a dying worker as suspect). A nanny brings a dead worker back under the same name
-    and resources, and the task is retried there once (dask's ``allowed-failures``).
+    and resources, and the task is retried there once (dask's ``allowed-failures``). Cells that use
+    a real GPU never run two at once on one host: they would share its one device.
     """
     from .registry import get_technique
+    from .runner import group_uses_gpu
 
-    opts = sweep.opts
     job = {"seed": opts.seed, "min_time": opts.min_time, "repeat": opts.repeat}
     offers = {c["name"]: set(c["targets"]) for c in caps.values()}
+    host_of = {c["name"]: c["host"] for c in caps.values()}
     queue = []
-    for target, cells in sweep.plan.cells.items():
+    for cells in plan.cells.values():
         for cell in cells:
-            if any(target in t for t in offers.values()):
-                queue.append((target, cell))
+            need = {t for t, _ in cell.pairs}
+            if any(need <= t for t in offers.values()):
+                queue.append(cell)
             else:
-                sweep.fail(target, cell, "no worker of the cluster offers this target")
-    pending: dict = {}  # future -> (target, cell, worker name)
+                sink.fail(cell, cell.pairs, "no worker of the cluster offers these targets together")
+                sink.done(cell)
+    pending: dict = {}  # future -> (cell, worker name)
     retried: dict = {}
 
     def dispatch():
-        busy = {w for _, _, w in pending.values()}
+        busy = {w for _, w in pending.values()}
+        gpu_hosts = {host_of[w] for c, w in pending.values() if group_uses_gpu(c.group)}
         for name, targets in offers.items():
             if name in busy:
                 continue
-            pick = next((i for i, (t, _) in enumerate(queue) if t in targets), None)
+            pick = next((i for i, c in enumerate(queue) if {t for t, _ in c.pairs} <= targets
+                         and not (group_uses_gpu(c.group) and host_of[name] in gpu_hosts)), None)
             if pick is None:
                 continue
-            target, cell = queue.pop(pick)
-            fut = client.submit(run_cell_task, get_technique(cell["technique"]), target, cell, job,
-                                resources={worker_resource(name): 1, resource(target): 1}, pure=False,
-                                key=f"numbabench-{target}-{cell['id']}-{time.time_ns()}")
-            pending[fut] = (target, cell, name)
+            cell = queue.pop(pick)
+            if group_uses_gpu(cell.group):
+                gpu_hosts.add(host_of[name])
+            res = {worker_resource(name): 1, **{resource(t): 1 for t, _ in cell.pairs}}
+            fut = client.submit(run_cell_task, get_technique(cell.technique), cell.to_job(), job,
+                                resources=res, pure=False,
+                                key=f"numbabench-{cell.group.partition('|')[0]}-{cell.id}-{time.time_ns()}")
+            pending[fut] = (cell, name)
+            sink.started(cell)
 
     deadline = time.monotonic() + opts.timeout
     try:
@@ -261,52 +313,58 @@ def run_on_cluster(sweep, client, caps: dict) -> None:
             done = [f for f in pending if f.done()]
             if not done:
                 if time.monotonic() > deadline:  # nothing finished for a whole timeout: stuck
-                    _cancel_stuck(sweep, client, pending)
+                    _cancel_stuck(sink, client, pending, opts.timeout)
                     deadline = time.monotonic() + opts.timeout
                     dispatch()
                 time.sleep(0.05)
                 continue
             deadline = time.monotonic() + opts.timeout
             for fut in done:
-                target, cell, name = pending.pop(fut)
+                cell, name = pending.pop(fut)
                 if fut.status == "finished":
                     try:
-                        sweep.add_rows(fut.result(timeout=opts.timeout))
-                        sweep.progress(target=target, advance=1)
+                        sink.add_rows(fut.result(timeout=opts.timeout))
+                        sink.done(cell)
                         continue
                     except Exception:  # its result died with its worker before we fetched it
                         pass
-                if fut.status != "error" and retried.get(cell["id"], 0) < 1:
-                    retried[cell["id"]] = retried.get(cell["id"], 0) + 1
-                    queue.insert(0, (target, cell))
+                exc = fut.exception() if fut.status == "error" else None
+                died = fut.status != "error" or type(exc).__name__ == "KilledWorker"
+                if died and len(cell.pairs) > 1:
+                    # a dying worker cannot say which pair killed it: each pair alone, then
+                    queue[:0] = [replace(cell, pairs=[pair], interleave=False) for pair in cell.pairs]
+                elif fut.status != "error" and retried.get((cell.id, tuple(cell.pairs)), 0) < 1:
+                    retried[(cell.id, tuple(cell.pairs))] = 1
+                    queue.insert(0, cell)
                 else:
-                    exc = fut.exception() if fut.status == "error" else None
                     why = ("the dask worker running it died twice (KilledWorker)"
                            if type(exc).__name__ == "KilledWorker" else
                            f"{type(exc).__name__}: {exc}" if exc else f"its result was lost twice ({fut.status})")
-                    sweep.fail(target, cell, why)
+                    sink.fail(cell, cell.pairs, why)
+                    sink.done(cell)
             dispatch()
     finally:
         for fut in pending:
             fut.cancel()
 
 
-def _cancel_stuck(sweep, client, pending: dict) -> None:
+def _cancel_stuck(sink, client, pending: dict, timeout: float) -> None:
     try:  # what each worker is executing right now (its event loop answers while a task runs)
         executing = client.run(_executing)
     except Exception:  # a worker that does not answer: fall back to what the scheduler assigned
         executing = {a: keys[:1] for a, keys in client.processing().items()}
     stuck_workers = set()
     running = {k for keys in executing.values() for k in keys}
-    for fut, (target, cell, _) in list(pending.items()):
+    for fut, (cell, _) in list(pending.items()):
         where = [addr for addr, keys in executing.items() if fut.key in keys]
         if where or not running:  # stuck here, or nothing runs at all: no able worker is left
             fut.cancel()
             pending.pop(fut)
             stuck_workers.update(where)
-            why = (f"timed out after {sweep.opts.timeout:g} s (task cancelled, worker restarted)" if where else
-                   f"no worker offering target {target!r} ran it within {sweep.opts.timeout:g} s")
-            sweep.fail(target, cell, why)
+            why = (f"timed out after {timeout:g} s (task cancelled, worker restarted)" if where else
+                   f"no worker offering its targets ran it within {timeout:g} s")
+            sink.fail(cell, cell.pairs, why)
+            sink.done(cell)
     if stuck_workers:
         client.restart_workers(list(stuck_workers))
 

@@ -79,8 +79,9 @@ def commit() -> str | None:
         return None
 
 
-def machine_info(probe: dict | None = None) -> dict:
-    gpu = (probe or {}).get("gpu") or {}
+def machine_info(probe=None) -> dict:
+    """This machine, and the GPU of ``probe`` (a ``targets.Probe`` or its dict)."""
+    gpu = (probe["gpu"] if probe is not None else None) or {}
     try:  # parallel figures depend on it (omp, tbb or workqueue)
         layer = threading_layer()
     except Exception as exc:
@@ -95,5 +96,5 @@ def machine_info(probe: dict | None = None) -> dict:
         "compute_capability": gpu.get("compute_capability"),
         "gpu_memory_gib": gpu.get("memory_gib"),
         "driver": gpu.get("driver"),
-        "cuda_runtime": gpu.get("runtime"),
+        "nvrtc": gpu.get("nvrtc"),  # the CUDA compiler's version, which numba.cuda.runtime reports
     }

@@ -78,6 +78,8 @@ class Row:
     worker: str | None = None
     worker_address: str | None = None
     worker_cpu: str | None = None
+    #: a technique's own keys (remote's ``function``, ``pickled_by``): flattened into the record
+    detail: dict | None = None
 
     @classmethod
     def timed(cls, phase: str, timing, *, bytes=None, flops=None, **key) -> "Row":
@@ -97,12 +99,27 @@ class Row:
         return cls(technique=cell["technique"], target=target, size=cell["size"], dtype=cell["dtype"],
                    variant=variant, repeats=0, number=0, status=status, error=error)
 
+    @classmethod
+    def extra(cls, base: dict, fields_: dict) -> "Row":
+        """A row for one of a technique's own phases: ``base`` keys plus the technique's dict,
+        whose keys that are not Row fields go to ``detail``."""
+        merged = {**base, **fields_}
+        known = {k: v for k, v in merged.items() if k in _FIELD_NAMES}
+        rest = {k: v for k, v in merged.items() if k not in _FIELD_NAMES}
+        if rest:
+            known["detail"] = {**(known.get("detail") or {}), **rest}
+        return cls(**known)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        detail = d.pop("detail") or {}
+        d.update({k: v for k, v in detail.items() if k not in d})
+        return d
 
 
+_FIELD_NAMES = frozenset(f.name for f in fields(Row))
 #: every column of a results row, in order: the report's table is built from these
-COLUMNS = tuple(f.name for f in fields(Row))
+COLUMNS = tuple(f.name for f in fields(Row) if f.name != "detail")
 #: the columns every row has a meaningful value for (the rest may be None)
 ROW_KEYS = ("technique", "target", "variant", "size", "dtype", "phase", "median_s", "spread_s",
             "repeats", "gbps", "roofline_fraction", "speedup_vs_numpy", "correct", "max_abs_err",
@@ -130,36 +147,45 @@ def peak_key(target: str) -> str | None:
 def derive(rows: list[dict], peaks: dict) -> list[dict]:
     """Fill ``roofline_fraction`` and ``speedup_vs_numpy`` (in place) from rows and peaks.
 
-    Speedup = NumPy's median / this row's median, for the same technique, size, dtype and phase,
-    from the same run; only for correct rows: a wrong answer is never a speedup. For GPU targets,
-    ``end_to_end`` rows are held against NumPy's compute (the host-in, host-out comparison a user
-    feels). Rows without a median (a pickle size, say) get none.
+    Speedup = the fastest correct NumPy variant's median / this row's median, for the same
+    technique, size, dtype and phase, from the same run; only for correct rows: a wrong answer is
+    never a speedup. A speedup the worker measured interleaved (the median of per-round ratios,
+    with ``speedup_spread``) is kept as it is. For GPU targets, ``end_to_end`` rows are held
+    against NumPy's compute (the host-in, host-out comparison a user feels). Rows without a median
+    (a pickle size, say) get none.
     """
     # Rows from a cluster carry their ``host``: baselines and peaks are per host then.
     # A technique's own phases (fftmask's fft, mask) are compared with NumPy's row of that phase.
-    base = {
-        (r.get("host"), r["technique"], r["size"], r["dtype"], r["phase"]): r["median_s"]
-        for r in rows
-        if r["target"] == "numpy" and r["status"] == "ok" and r.get("median_s")
-    }
+    base: dict = {}
+    for r in rows:
+        if r["target"] == "numpy" and r["status"] == "ok" and r.get("median_s"):
+            k = (r.get("host"), r["technique"], r["size"], r["dtype"], r["phase"])
+            if k not in base or r["median_s"] < base[k][0]:
+                base[k] = (r["median_s"], r.get("variant") or DEFAULT_VARIANT)
     by_host = peaks.get("by_host", {})
     for r in rows:
         r["roofline_fraction"] = None
-        r["speedup_vs_numpy"] = None
+        interleaved = r.get("speedup_spread") is not None and r.get("speedup_base") is not None
+        if not interleaved:
+            r["speedup_vs_numpy"] = None
+            r["speedup_base"] = None
         if r["status"] != "ok" or not r.get("median_s"):
+            r["speedup_vs_numpy"] = None
             continue
-        if r["phase"] == "compute" and r.get("gbps"):
+        if r["phase"] in ("compute", "latency") and r.get("gbps"):
             key = peak_key(r["target"])
             host_peaks = by_host.get(r["host"], {}) if r.get("host") else peaks
             peak = host_peaks.get(key) if key else None
             if peak:
                 r["roofline_fraction"] = r["gbps"] / peak
-        if r["phase"] in NO_SPEEDUP or r.get("simulated"):
+                r["roofline_level"] = key
+        if interleaved or r["phase"] in NO_SPEEDUP or r.get("simulated"):
             continue
-        phase = "compute" if r["phase"] == "end_to_end" else r["phase"]  # host in, host out vs NumPy
+        phase = "compute" if r["phase"] in ("end_to_end", "latency") else r["phase"]  # vs NumPy's compute
         b = base.get((r.get("host"), r["technique"], r["size"], r["dtype"], phase))
         if b:
-            r["speedup_vs_numpy"] = b / r["median_s"]
+            r["speedup_vs_numpy"] = b[0] / r["median_s"]
+            r["speedup_base"] = b[1]
     return rows
 
 

@@ -1,39 +1,35 @@
-"""The sweep: plan cells, run one worker process per target, keep every row that arrives.
+"""The sweep: plan cells, hand them to an executor, keep every row that arrives.
 
-A *cell* is one (technique, target, size, dtype). Workers run one at a time, so no two timings
-share cores. The runner survives a worker that raises (the worker reports a failed row), crashes
-(the cell it was on is recorded as failed, with the exit status and the last line it printed),
-hangs past the timeout (killed; the cell is recorded as timed out) or is interrupted with Ctrl-C
-(the cell is recorded as interrupted, the file is written, the run stops). After a crash or a
-timeout a fresh worker takes the rest of that target's cells. The results file is rewritten
-atomically after every cell, so what was measured is never lost.
+A *cell* is one technique at one size and dtype on the (target, variant) pairs that share a
+process *group*: the host targets (numpy, cpu, parallel) are one group and are timed interleaved;
+the real GPU (cuda, cupy) another; the simulator a third; a variant that declares an environment
+of its own (a threading layer) gets a group of its own. The results file is rewritten atomically
+after every cell, so what was measured is never lost, and everything a user asked for is checked
+before anything is measured or written (``prepare``).
+
+Where cells run is the executor's business (``numbabench.executor``): worker processes here, or
+tasks on a dask cluster (``numbabench.cluster``).
 """
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
-import queue
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import machine, results
 from .errors import NumbabenchError, TargetUnavailable
 from .registry import get_technique, techniques
-from .targets import TARGETS, availability, get_target, probe_gpu, worker_env
-from .worker import failed_row
+from .results import Row
+from .targets import TARGETS, get_target
 
 
 @dataclass
 class Options:
     techniques: list[str] | None = None  # None: all
     targets: list[str] | None = None  # None: all available
+    variants: list[str] | None = None  # None: every variant a technique has
     sizes: str | list[int] = "quick"
     dtype: str | None = None  # None: each technique's default
     repeat: int | None = None
@@ -46,19 +42,71 @@ class Options:
 
 
 @dataclass
+class Cell:
+    """The runner's unit of work: one technique, size and dtype on pairs of one process group."""
+
+    id: int
+    technique: str
+    size: int
+    dtype: str
+    group: str
+    pairs: list = field(default_factory=list)  # [(target, variant), ...]
+    interleave: bool = True
+    tries: int = 0
+
+    def to_job(self) -> dict:
+        d = asdict(self)
+        d["pairs"] = [list(p) for p in self.pairs]
+        return d
+
+    def key(self) -> dict:
+        return {"technique": self.technique, "size": self.size, "dtype": self.dtype}
+
+
+@dataclass
 class Plan:
-    cells: dict[str, list[dict]] = field(default_factory=dict)  # target -> cells
-    skipped: list[dict] = field(default_factory=list)  # rows for cells not run, with the reason
+    cells: dict[str, list[Cell]] = field(default_factory=dict)  # group -> cells
+    skipped: list[dict] = field(default_factory=list)  # rows for pairs not run, with the reason
 
     @property
     def count(self) -> int:
         return sum(len(c) for c in self.cells.values())
 
 
+# -- process groups ---------------------------------------------------------------------------
+
+def group_of(tech, target: str, variant: str) -> str:
+    """The process group a pair runs in: ``host``, ``gpu``, ``cudasim``, or one with its own env."""
+    t = get_target(target)
+    base = "host" if t.on_host else ("cudasim" if t.simulated else "gpu")
+    env = tech.variant_env.get((target, variant))
+    if env:
+        return base + "|" + ",".join(f"{k}={v}" for k, v in sorted(env.items()))
+    return base
+
+
+def group_env(group: str, base: dict | None = None) -> dict:
+    """The environment a worker of ``group`` starts with."""
+    env = dict(os.environ if base is None else base)
+    kind, _, extra = group.partition("|")
+    env["NUMBA_ENABLE_CUDASIM"] = "1" if kind == "cudasim" else "0"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    for item in filter(None, extra.split(",")):
+        k, _, v = item.partition("=")
+        env[k] = v
+    return env
+
+
+def group_uses_gpu(group: str) -> bool:
+    return group.partition("|")[0] == "gpu"
+
+
+# -- validating what was asked -------------------------------------------------------------------
+
 def parse_sizes(text: str) -> str | list[int]:
-    """'quick', 'full', or a comma list of positive integers (1e6 and 1_000_000 are fine)."""
+    """A preset name ('quick', 'full', 'gpu') or a comma list of positive integers (1e6 is fine)."""
     text = text.strip()
-    if text in ("quick", "full"):
+    if text in SIZE_PRESETS:
         return text
     sizes = []
     for part in text.split(","):
@@ -66,11 +114,19 @@ def parse_sizes(text: str) -> str | list[int]:
         try:
             value = float(part.replace("_", ""))
         except ValueError:
-            raise NumbabenchError(f"--sizes: {part!r} is not a size; use quick, full or N,N,... (e.g. 1000,1e6)") from None
+            raise NumbabenchError(f"--sizes: {part!r} is not a size; use {', '.join(SIZE_PRESETS)} "
+                                  "or N,N,... (e.g. 1000,1e6)") from None
         if value != int(value) or value < 1:
             raise NumbabenchError(f"--sizes: {part!r} must be a whole number of at least 1")
+        if value > 1e10:
+            raise NumbabenchError(f"--sizes: {part!r} is more elements than any machine here holds "
+                                  "(at most 1e10)")
         sizes.append(int(value))
     return sizes
+
+
+#: the named size sweeps every technique declares (``gpu``: sized for one device-check call)
+SIZE_PRESETS = ("quick", "full", "gpu")
 
 
 def resolve_targets(asked: list[str] | None, avail: dict) -> list[str]:
@@ -84,6 +140,14 @@ def resolve_targets(asked: list[str] | None, avail: dict) -> list[str]:
     return list(dict.fromkeys(asked))
 
 
+def _sizes(tech, target: str, sizes) -> tuple[int, ...]:
+    if not isinstance(sizes, str):
+        return tuple(sizes)
+    if sizes == "gpu" and "gpu" not in (tech.simulator_sizes if get_target(target).simulated else tech.sizes):
+        sizes = "quick"  # a technique without a device-check preset runs its quick sizes there
+    return tech.sizes_for(target, sizes)
+
+
 def plan(opts: Options, targets: list[str], avail: dict | None = None) -> Plan:
     names = opts.techniques or techniques()
     techs = [get_technique(n) for n in names]
@@ -91,31 +155,46 @@ def plan(opts: Options, targets: list[str], avail: dict | None = None) -> Plan:
         for t in techs:
             if opts.dtype not in t.dtypes:
                 raise NumbabenchError(f"technique {t.name!r} has no dtype {opts.dtype!r}; its dtypes: {', '.join(t.dtypes)}")
+    if opts.variants is not None:
+        known = {v for t in techs for target in t.targets for v in t.variants_for(target)}
+        for v in opts.variants:
+            if v not in known:
+                raise NumbabenchError(f"--variants: no chosen technique has a variant {v!r}; "
+                                      f"known variants: {', '.join(sorted(known))}")
     p = Plan()
     n = 0
-    for target in targets:
-        sim = get_target(target).simulated
-        for tech in techs:
+    for tech in techs:
+        dtype = opts.dtype or tech.default_dtype()
+        cells: dict[tuple[str, int], Cell] = {}
+        for target in targets:
             if target not in tech.targets:
                 continue
-            dtype = opts.dtype or tech.default_dtype()
-            sizes = tech.sizes_for(target, opts.sizes) if isinstance(opts.sizes, str) else opts.sizes
+            sim = get_target(target).simulated
             needed = tech.needs.get(target)
             missing = needed and avail is not None and not avail.get(needed, (False,))[0]
-            for size in sizes:
-                cell = {"id": n, "technique": tech.name, "size": size, "dtype": dtype}
-                n += 1
-                if missing:
-                    p.skipped.append(failed_row(cell, target, (
-                        f"{tech.name}'s {target} variant needs target {needed!r}, which is not available "
-                        f"here: {avail[needed][1]}"), status="skipped"))
+            for variant in tech.variants_for(target):
+                if opts.variants is not None and variant not in opts.variants:
                     continue
-                if sim and size > tech.simulator_max_size:
-                    p.skipped.append(failed_row(cell, target, (
-                        f"size {size:,} is too large for the simulator (at most {tech.simulator_max_size:,}: "
-                        "it runs one Python thread per CUDA thread)"), status="skipped"))
-                    continue
-                p.cells.setdefault(target, []).append(cell)
+                group = group_of(tech, target, variant)
+                for size in _sizes(tech, target, opts.sizes):
+                    key = {"technique": tech.name, "size": size, "dtype": dtype}
+                    if missing:
+                        p.skipped.append(Row.failed(key, target, (
+                            f"{tech.name}'s {target} variant needs target {needed!r}, which is not available "
+                            f"here: {avail[needed][1]}"), status="skipped", variant=variant).to_dict())
+                        continue
+                    if sim and size > tech.simulator_max_size:
+                        p.skipped.append(Row.failed(key, target, (
+                            f"size {size:,} is too large for the simulator (at most {tech.simulator_max_size:,}: "
+                            "it runs one Python thread per CUDA thread)"), status="skipped",
+                            variant=variant).to_dict())
+                        continue
+                    cell = cells.get((group, size))
+                    if cell is None:
+                        cell = cells[(group, size)] = Cell(n, tech.name, size, dtype, group)
+                        n += 1
+                        p.cells.setdefault(group, []).append(cell)
+                    cell.pairs.append((target, variant))
     if not p.cells and not p.skipped:
         raise NumbabenchError("nothing to run: none of the chosen techniques has a variant for the chosen targets")
     return p
@@ -126,35 +205,45 @@ def default_out() -> Path:
     return Path("results") / f"{machine.machine_name()}-{stamp}.json"
 
 
-class Sweep:
-    """Runs a plan and keeps the results document up to date on disk."""
+# -- the sink: rows into the results document, on disk after every cell -----------------------
 
-    def __init__(self, opts: Options, plan: Plan, doc: dict, out: Path, progress=None, cluster=None):
+class Sweep:
+    """Runs a plan on an executor and keeps the results document up to date on disk."""
+
+    def __init__(self, opts: Options, plan: Plan, doc: dict, out: Path, progress=None, executor=None):
         self.opts, self.plan, self.doc, self.out = opts, plan, doc, out
         self.progress = progress or (lambda **kw: None)
-        self.proc: subprocess.Popen | None = None
-        self.cluster = cluster  # a Connection from prepare(), when the cells run on dask
+        if executor is None:
+            from .executor import LocalExecutor
 
-    # -- bookkeeping ------------------------------------------------------------------------
+            executor = LocalExecutor(opts)
+        self.executor = executor
+
     def add_rows(self, rows):
-        self.doc["rows"].extend(rows)
+        self.doc["rows"].extend(r.to_dict() if isinstance(r, Row) else r for r in rows)
         self.save()
+
+    def fail(self, cell: Cell, pairs, why: str, status: str = "failed"):
+        """Rows for ``pairs`` of ``cell`` that gave no figure, with the reason."""
+        self.add_rows([Row.failed(cell.key(), t, why, status=status, variant=v) for t, v in pairs])
+
+    def peak(self, key: str, value: float):
+        self.doc["peaks"][key] = value
+
+    def done(self, cell: Cell):
+        self.progress(cell=cell, advance=1)
+
+    def started(self, cell: Cell):
+        self.progress(cell=cell)
 
     def save(self):
         results.derive(self.doc["rows"], self.doc["peaks"])
         results.write_atomic(self.out, self.doc)
 
-    # -- running ----------------------------------------------------------------------------
     def run(self) -> dict:
         self.add_rows(self.plan.skipped)
         try:
-            if self.cluster is not None:
-                from .cluster import run_on_cluster
-
-                run_on_cluster(self, self.cluster.client, self.cluster.workers)
-            else:
-                for target, cells in self.plan.cells.items():
-                    self.run_target(target, cells)
+            self.executor.run(self.plan, self)
         except KeyboardInterrupt:
             self.doc["interrupted"] = True
             raise
@@ -162,92 +251,6 @@ class Sweep:
             self.doc["finished"] = _now()
             self.save()
         return self.doc
-
-    def run_target(self, target: str, cells: list[dict]):
-        remaining = {c["id"]: c for c in cells}
-        while remaining:
-            self.run_worker(target, remaining)
-
-    def run_worker(self, target: str, remaining: dict):
-        job = {"target": target, "cells": list(remaining.values()), "seed": self.opts.seed,
-               "min_time": self.opts.min_time, "repeat": self.opts.repeat,
-               "measure_gpu_peak": "gpu_gbps" not in self.doc["peaks"]}  # once per run
-        errlog = tempfile.TemporaryFile(mode="w+")
-        self.proc = proc = subprocess.Popen(
-            [sys.executable, "-m", "numbabench.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=errlog, env=worker_env(target), text=True, start_new_session=True,
-        )
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
-        proc.stdin.write(json.dumps(job))
-        proc.stdin.close()
-        current = next(iter(remaining))
-        self.progress(target=target, cell=remaining[current])
-        deadline = time.monotonic() + self.opts.timeout
-        try:
-            while remaining:
-                try:
-                    line = lines.get(timeout=max(deadline - time.monotonic(), 0))
-                except queue.Empty:
-                    self.fail(target, remaining.pop(current), f"timed out after {self.opts.timeout:g} s (worker killed)")
-                    return
-                if line is None:  # the worker is gone
-                    why = _exit_reason(proc.wait(), errlog)
-                    self.fail(target, remaining.pop(current), why)
-                    return
-                msg = json.loads(line)
-                ev = msg["event"]
-                if ev == "start":
-                    current = msg["cell"]
-                    self.progress(target=target, cell=remaining[current])
-                    deadline = time.monotonic() + self.opts.timeout
-                elif ev == "rows":
-                    remaining.pop(msg["cell"], None)
-                    self.add_rows(msg["rows"])
-                    self.progress(target=target, advance=1)
-                    current = next(iter(remaining), None)
-                    deadline = time.monotonic() + self.opts.timeout
-                elif ev == "peak":
-                    self.doc["peaks"][msg["key"]] = msg["value"]
-                elif ev == "fatal":
-                    for cid in list(remaining):
-                        self.fail(target, remaining.pop(cid), msg["error"])
-                    return
-        except KeyboardInterrupt:
-            if current in remaining:
-                self.fail(target, remaining.pop(current), "interrupted (Ctrl-C)")
-            raise
-        finally:
-            _kill(proc)
-            self.proc = None
-            errlog.close()
-
-    def fail(self, target, cell, why):
-        self.add_rows([failed_row(cell, target, why)])
-        self.progress(target=target, advance=1)
-
-
-def _pump(stream, q):
-    for line in stream:
-        if line.strip():
-            q.put(line)
-    q.put(None)
-
-
-def _kill(proc: subprocess.Popen):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-    proc.wait()
-
-
-def _exit_reason(code: int, errlog) -> str:
-    errlog.seek(0)
-    tail = [ln.strip() for ln in errlog.read().splitlines() if ln.strip()]
-    how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit status {code}"
-    return f"worker died ({how})" + (f": {tail[-1][:300]}" if tail else "")
 
 
 def _load() -> list[float] | None:
@@ -261,15 +264,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def new_document(opts: Options, probe: dict, avail: dict, targets: list[str]) -> dict:
+def new_document(opts: Options, probe, avail: dict, targets: list[str]) -> dict:
     return {
         "format": results.FORMAT, "version": results.VERSION,
         "machine": machine.machine_info(probe), "versions": machine.versions(),
         "commit": machine.commit(), "created": _now(), "finished": None, "interrupted": False,
         "command": sys.argv[1:] if sys.argv else None,
-        "options": {"techniques": opts.techniques, "targets": targets, "sizes": opts.sizes,
-                    "dtype": opts.dtype, "repeat": opts.repeat, "min_time": opts.min_time,
-                    "timeout": opts.timeout, "seed": opts.seed},
+        "options": {"techniques": opts.techniques, "targets": targets, "variants": opts.variants,
+                    "sizes": opts.sizes, "dtype": opts.dtype, "repeat": opts.repeat,
+                    "min_time": opts.min_time, "timeout": opts.timeout, "seed": opts.seed},
         "load_average": _load(),  # at the start; a busy machine makes every figure noisy
         "peaks": {}, "targets": {t: {"available": ok, "reason": why} for t, (ok, why) in avail.items()},
         "rows": [],
@@ -277,68 +280,51 @@ def new_document(opts: Options, probe: dict, avail: dict, targets: list[str]) ->
 
 
 @dataclass
-class Connection:
-    """A dask client, the cluster numbabench started (None for --scheduler), and its workers."""
+class Prepared:
+    """What ``prepare`` checked and built: the plan, the document, where it goes, where it runs."""
 
-    client: object
-    cluster: object | None
-    workers: dict
+    plan: Plan
+    doc: dict
+    out: Path
+    executor: object
 
-    def close(self):
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+    def __iter__(self):  # (plan, doc, out, executor), as older callers unpack it
+        return iter((self.plan, self.doc, self.out, self.executor))
 
 
-def prepare(opts: Options, probe: dict | None = None):
+def prepare(opts: Options, probe=None) -> Prepared:
     """Validate everything a user asked for before anything is measured or written.
 
-    Returns (plan, document, out path, connection-or-None). Raises NumbabenchError with a
-    one-line message. With ``opts.cluster``, the targets are those the cluster's workers offer.
+    Raises NumbabenchError with a one-line message. The executor (local worker processes, or the
+    dask cluster of ``opts.cluster``) says which targets are available.
     """
+    from .paths import check_output_file
+
     if opts.techniques is not None:
         for name in opts.techniques:
             get_technique(name)
     if opts.targets is not None:
         for name in opts.targets:
             get_target(name)
-    out = Path(opts.out) if opts.out else default_out()
-    if out.exists() and out.is_dir():
-        raise NumbabenchError(f"--out {out} is a folder; give a file name such as {out / 'results.json'}")
-    conn = None
+    out = check_output_file(Path(opts.out) if opts.out else default_out())
     if opts.cluster is not None:
-        from . import cluster
+        from .cluster import DaskExecutor
 
-        want_sim = opts.targets is None or "cudasim" in opts.targets
-        client, started = cluster.connect(opts.cluster, want_simulator=want_sim)
-        conn = Connection(client, started, {})
-        try:
-            conn.workers = cluster.survey(client, measure_peaks=opts.measure_peak)
-            probe = {"cuda": False, "reason": "the cells run on the cluster", "gpu": None,
-                     "cupy": False, "cupy_reason": "the cells run on the cluster"}
-            avail = cluster.availability_from(conn.workers)
-            targets = resolve_targets(opts.targets, avail)
-            p = plan(opts, targets, avail)
-        except BaseException:
-            conn.close()
-            raise
-        doc = new_document(opts, probe, avail, targets)
-        doc["cluster"] = {"scheduler": client.scheduler.address, "workers": conn.workers}
-        by_host: dict = {}
-        for w in conn.workers.values():
-            host = by_host.setdefault(w["host"], {})
-            for k, v in w["peaks"].items():
-                host[k] = max(host.get(k, 0.0), v)
-        doc["peaks"]["by_host"] = by_host
-        return p, doc, out, conn
-    needs_probe = opts.targets is None or any(get_target(t).uses_gpu for t in opts.targets)
-    probe = probe if probe is not None else (probe_gpu() if needs_probe else
-                                             {"cuda": False, "reason": "not probed", "gpu": None,
-                                              "cupy": False, "cupy_reason": "not probed"})
-    avail = availability(probe)
-    targets = resolve_targets(opts.targets, avail)
-    p = plan(opts, targets, avail)
-    return p, new_document(opts, probe, avail, targets), out, None
+        executor = DaskExecutor(opts)
+    else:
+        from .executor import LocalExecutor
+
+        executor = LocalExecutor(opts, probe=probe)
+    try:
+        avail = executor.availability()
+        targets = resolve_targets(opts.targets, avail)
+        p = plan(opts, targets, avail)
+        doc = new_document(opts, executor.probe, avail, targets)
+        executor.describe(doc)
+    except BaseException:
+        executor.close()
+        raise
+    return Prepared(p, doc, out, executor)
 
 
 def measure_cpu_peak(doc: dict) -> None:

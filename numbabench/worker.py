@@ -1,11 +1,12 @@
-"""The worker process: runs one target's cells and streams rows back to the runner.
+"""The worker process: measures the cells of one process group and streams rows to the runner.
 
-The runner (``numbabench.runner``) starts one worker per target with the environment that target
-needs (``NUMBA_ENABLE_CUDASIM`` is read when numba.cuda is imported, so it must be set before this
-process starts). The job arrives as JSON on stdin; messages go back as JSON lines on the original
-stdout, which is kept for the protocol alone: anything the measured code prints goes to stderr.
+The runner starts one worker per group of (target, variant) pairs that can share a process (the
+host targets; the real GPU; the simulator; a variant that needs its own environment), with the
+environment that group needs: ``NUMBA_ENABLE_CUDASIM`` is read when numba.cuda is imported, so it
+is set before this process starts. The job arrives as JSON on stdin; messages go back as JSON lines
+on the original stdout, kept for the protocol alone (what the measured code prints goes to stderr).
 
-``python -m numbabench.worker --probe`` instead reports, as one JSON line, whether this machine has
+``python -m numbabench.worker --probe`` instead prints, as one JSON line, whether this machine has
 a usable CUDA GPU (and CuPy), for ``numbabench doctor`` and target detection.
 """
 from __future__ import annotations
@@ -15,24 +16,21 @@ import os
 import sys
 import traceback
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().endswith(":")), text)
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+from .fmt import first_line
+from .targets import Probe
 
 
-def probe() -> dict:
-    out = {"cuda": False, "reason": None, "gpu": None, "cupy": False, "cupy_reason": "no CUDA GPU"}
+def probe() -> Probe:
+    out = Probe()
     try:
         from numba import cuda
 
         if not cuda.is_available():
             try:
                 cuda.get_current_device()
-                out["reason"] = "numba.cuda reports no usable GPU"
+                out.reason = "numba.cuda reports no usable GPU"
             except Exception as exc:  # CudaSupportError and friends carry the why
-                out["reason"] = f"no CUDA GPU ({_first_line(exc)})"
+                out.reason = f"no CUDA GPU ({first_line(exc)})"
             return out
         dev = cuda.get_current_device()
         name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
@@ -48,29 +46,29 @@ def probe() -> dict:
             gpu["driver"] = ".".join(map(str, driver.get_version()))
         except Exception:
             pass
-        try:
-            gpu["runtime"] = ".".join(map(str, cuda.runtime.get_version()))
+        try:  # what numba.cuda.runtime reports here is the NVRTC (compiler) version
+            gpu["nvrtc"] = ".".join(map(str, cuda.runtime.get_version()))
         except Exception:
             pass
-        out.update(cuda=True, gpu=gpu)
+        out.cuda, out.gpu = True, gpu
     except Exception as exc:
-        out["reason"] = f"no CUDA GPU ({_first_line(exc)})"
+        out.reason = f"no CUDA GPU ({first_line(exc)})"
         return out
     try:
         import cupy
 
         cupy.arange(3).sum().item()
-        out.update(cupy=True, cupy_reason=None)
+        out.cupy, out.cupy_reason = True, None
     except ImportError:
-        out["cupy_reason"] = "CuPy is not installed (pip install 'numbabench[gpu]')"
+        out.cupy_reason = "CuPy is not installed (pip install 'numbabench[gpu]')"
     except Exception as exc:
-        out["cupy_reason"] = f"CuPy does not work here ({_first_line(exc)})"
+        out.cupy_reason = f"CuPy does not work here ({first_line(exc)})"
     return out
 
 
 class Worker:
-    """Measures cells of one target in this process. ``job`` carries target, seed, min_time,
-    repeat; ``compiled`` remembers which (target, technique, dtype) this process has compiled already."""
+    """Measures the cells of one job in this process. ``job`` carries cells, seed, min_time,
+    repeat; ``compiled`` remembers what this process has compiled already."""
 
     def __init__(self, job: dict, send=None, compiled: set | None = None):
         self.job = job
@@ -80,101 +78,47 @@ class Worker:
     def run(self):
         from .targets import get_target
 
-        target = self.job["target"]
-        if get_target(target).uses_gpu and self.job.get("measure_gpu_peak", True):
+        cells = self.job["cells"]
+        uses_gpu = any(get_target(t).uses_gpu for c in cells for t, _ in c["pairs"])
+        if uses_gpu and self.job.get("measure_gpu_peak", True):
             try:
-                self.send({"event": "peak", "key": "gpu_gbps", "value": self._gpu_peak()})
+                from .peaks import gpu_copy_gbps
+
+                self.send({"event": "peak", "key": "gpu_gbps", "value": gpu_copy_gbps()})
             except Exception:  # no roofline for GPU rows then, but the cells still run
                 print(traceback.format_exc(), file=sys.stderr)
-        for cell in self.job["cells"]:
-            self.send({"event": "start", "cell": cell["id"]})
+        for cell in cells:
+            self.send({"event": "start", "cell": cell["id"], "stage": "first", "pair": None})
             try:
-                rows = self.measure(cell)
+                rows = [r.to_dict() for r in self.measure(cell)]
             except Exception as exc:
-                rows = [failed_row(cell, target, _first_line(exc))]
+                from .results import Row
+
+                rows = [Row.failed(cell, t, first_line(exc), variant=v).to_dict() for t, v in cell["pairs"]]
                 print(traceback.format_exc(), file=sys.stderr)
             self.send({"event": "rows", "cell": cell["id"], "rows": rows})
 
-    def _gpu_peak(self):
-        from .peaks import gpu_copy_gbps
-
-        return gpu_copy_gbps()
-
-    def measure(self, cell, tech=None) -> list[dict]:
-        """The rows of one cell; ``tech`` defaults to the registry's technique of that name."""
-        from . import timing
-        from .devices import memory
+    def measure(self, cell, tech=None):
+        """The rows (``Row``) of one cell; ``tech`` defaults to the registry's technique of that name."""
+        from .measure import MeasureOptions, measure_cell
         from .registry import get_technique
-        from .targets import get_target
 
-        job, target = self.job, self.job["target"]
         tech = tech or get_technique(cell["technique"])
-        size, dtype = cell["size"], cell["dtype"]
-        mem, t = memory(target), get_target(target)
-        sync = mem.synchronize
-        fn = tech.variant(target)
-        inputs = tech.check_inputs(tech.make_inputs(size, seed=job["seed"], dtype=dtype))
-        want = tech.reference(inputs)
-        args = tech.prepare(target, inputs)
-        sync()
-        first_s, out = timing.first_call(lambda: fn(args), sync)
-        correct, err = tech.compare(tech.fetch(target, out), want)
-        opts = {"min_time": job["min_time"], "repeat": job["repeat"]}
-        compute = timing.steady(lambda: fn(args), sync, **opts)
+        opts = MeasureOptions.from_job(dict(self.job, interleave=cell.get("interleave", True)))
 
-        base = {"technique": tech.name, "target": target, "size": size, "dtype": dtype,
-                "correct": correct, "max_abs_err": err, "status": "ok" if correct else "wrong",
-                "error": None if correct else f"result differs from the NumPy reference (max abs error {err:.3g})",
-                "simulated": t.simulated}
-        nbytes, nflops = tech.bytes_moved(size, dtype), tech.flops(size, dtype)
+        def on_stage(stage, pair):
+            if self.send is not None:
+                self.send({"event": "start", "cell": cell["id"], "stage": stage,
+                           "pair": list(pair) if pair else None})
 
-        def row(phase, tm, moved=nbytes, flops=nflops):
-            r = dict(base, phase=phase, **tm.as_row(), bytes=moved, flops=flops)
-            r["gbps"] = moved / tm.median_s / 1e9 if moved and tm.median_s > 0 else None
-            r["gflops"] = flops / tm.median_s / 1e9 if flops and tm.median_s > 0 else None
-            return r
-
-        rows = [row("compute", compute)]
-        key = (target, tech.name, dtype)
-        if key not in self.compiled:  # the first call in this process compiled: report it once
-            self.compiled.add(key)
-            compile_s = max(first_s - compute.median_s, 0.0)
-            rows.append(dict(base, phase="compile", median_s=compile_s, spread_s=0.0, min_s=compile_s,
-                             repeats=1, number=1, bytes=None, flops=None, gbps=None, gflops=None))
-        if t.on_device:
-            in_bytes, out_bytes = _nbytes(inputs), _nbytes(want)
-            rows.append(row("h2d", timing.steady(lambda: tech.prepare(target, inputs), sync, **opts), in_bytes, None))
-            rows.append(row("d2h", timing.steady(lambda: tech.fetch(target, out), sync, **opts), out_bytes, None))
-            e2e = timing.steady(lambda: tech.fetch(target, fn(tech.prepare(target, inputs))), sync, **opts)
-            rows.append(row("end_to_end", e2e))
-        for extra in tech.extra_rows(target, inputs, opts):
-            r = dict(base, bytes=None, flops=None, gbps=None, gflops=None, spread_s=None, min_s=None,
-                     repeats=None, number=None, median_s=None)
-            r.update(extra)
-            rows.append(r)
-        return rows
-
-
-def _nbytes(obj) -> int:
-    """Bytes of the arrays in ``obj`` (an array, or a dict/tuple/list of them); scalars count 0."""
-    if isinstance(obj, dict):
-        return sum(_nbytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_nbytes(v) for v in obj)
-    return int(obj.nbytes) if getattr(obj, "ndim", 0) and hasattr(obj, "nbytes") else 0
-
-
-def failed_row(cell: dict, target: str, error: str, status: str = "failed") -> dict:
-    return {"technique": cell["technique"], "target": target, "size": cell["size"], "dtype": cell["dtype"],
-            "phase": "compute", "median_s": None, "spread_s": None, "min_s": None, "repeats": 0,
-            "number": 0, "bytes": None, "flops": None, "gbps": None, "gflops": None, "correct": None,
-            "max_abs_err": None, "status": status, "error": error}
+        return measure_cell(tech, [tuple(p) for p in cell["pairs"]], cell["size"], cell["dtype"], opts,
+                            compiled=self.compiled, on_stage=on_stage)
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--probe"]:
-        print(json.dumps(probe()), flush=True)
+        print(json.dumps(probe().to_dict()), flush=True)
         return 0
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever the measured code prints goes to stderr, not into the protocol
@@ -189,7 +133,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # setup failed (e.g. unknown technique): one line for the runner
-        send({"event": "fatal", "error": _first_line(exc)})
+        send({"event": "fatal", "error": first_line(exc)})
         print(traceback.format_exc(), file=sys.stderr)
         return 1
     return 0

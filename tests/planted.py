@@ -79,3 +79,39 @@ class PlantedSlow(_Planted):
     def broken(self, a):
         time.sleep(0.3)
         return a["x"] * 2
+
+
+@register
+class PlantedVariants(_Planted):
+    """Two NumPy variants (one slow on purpose) and two cpu ones: the base is the fastest NumPy."""
+
+    name, title = "planted_variants", "variants beside targets"
+    variants = {"numpy": ("article", "tuned"), "cpu": ("article", "tuned")}
+
+    def implementation(self, target, variant="article"):
+        if target == "numpy" and variant == "article":
+            return self.slow
+        return lambda a: a["x"] * 2
+
+    def slow(self, a):
+        time.sleep(0.002)
+        return a["x"] * 2
+
+
+@register
+class PlantedOwnEnv(_Planted):
+    """A cpu variant that asks for its own worker environment."""
+
+    name, title = "planted_env", "a variant with its own environment"
+    variants = {"cpu": ("article", "tuned")}
+    variant_env = {("cpu", "tuned"): {"NUMBABENCH_PLANTED_ENV": "yes"}}
+
+    def implementation(self, target, variant="article"):
+        if (target, variant) == ("cpu", "tuned"):
+            return self.env_check
+        return lambda a: a["x"] * 2
+
+    def env_check(self, a):
+        if os.environ.get("NUMBABENCH_PLANTED_ENV") != "yes":
+            raise RuntimeError("the variant's environment was not applied")
+        return a["x"] * 2

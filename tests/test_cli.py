@@ -67,7 +67,7 @@ def test_quick_run_numpy_cpu_parallel_cudasim(tmp_path):
     assert {r["target"] for r in compute} == {"numpy", "cpu", "parallel", "cudasim"}
     assert all(r["status"] == "ok" and r["correct"] for r in compute)
     sim = [r for r in doc["rows"] if r["target"] == "cudasim"]
-    assert {r["phase"] for r in sim} == {"compile", "compute", "h2d", "d2h", "end_to_end"}
+    assert {r["phase"] for r in sim} == {"compile", "compute", "latency", "h2d", "d2h", "end_to_end"}
     assert all(r["speedup_vs_numpy"] is None and r["roofline_fraction"] is None for r in sim)
     cpu = [r for r in compute if r["target"] in ("cpu", "parallel")]
     assert all(r["speedup_vs_numpy"] > 0 and r["roofline_fraction"] > 0 for r in cpu)
@@ -106,7 +106,7 @@ def test_gpu_sweep_has_every_phase_and_a_gpu_peak(tmp_path):
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     gpu = [r for r in doc["rows"] if r["target"] == "cuda"]
-    assert {r["phase"] for r in gpu} == {"compile", "compute", "h2d", "d2h", "end_to_end"}
+    assert {r["phase"] for r in gpu} == {"compile", "compute", "latency", "h2d", "d2h", "end_to_end"}
     assert all(r["status"] == "ok" for r in gpu)
     assert doc["peaks"]["gpu_gbps"] > 0 and doc["machine"]["gpu"]
     (c,) = [r for r in gpu if r["phase"] == "compute"]
@@ -121,4 +121,4 @@ def test_a_variant_that_needs_a_missing_target_is_skipped_with_reason(tmp_path):
     (row,) = p.skipped
     assert row["target"] == "cuda" and row["status"] == "skipped"
     assert "needs target 'cupy'" in row["error"] and "CuPy is not installed" in row["error"]
-    assert [c["technique"] for c in p.cells["numpy"]] == ["fftmask"]
+    assert [(c.technique, c.pairs) for c in p.cells["host"]] == [("fftmask", [("numpy", "article")])]
