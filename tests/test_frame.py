@@ -12,7 +12,7 @@ import pytest
 
 import numbabench
 from numbabench import ptx
-from numbabench.worker import _nbytes
+from numbabench.measure import _nbytes
 from helpers import in_simulator
 
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in sin:RuntimeWarning")
