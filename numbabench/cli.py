@@ -51,6 +51,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {text}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="numbabench", description=(
         "Is Numba on the GPU worth it over Numba on the CPU for this workload? "
@@ -75,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of timing samples per phase (default 0.2)")
     r.add_argument("--timeout", type=_positive_float, default=900.0,
                    help="seconds a worker may spend on one cell before it is killed (default 900)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
+    r.add_argument("--seed", type=_seed, default=0, help="seed of the inputs (default 0)")
     r.add_argument("--out", type=Path, default=None,
                    help="results file (default results/<machine>-<timestamp>.json)")
     r.add_argument("--no-peak", dest="measure_peak", action="store_false",

@@ -25,6 +25,14 @@ def cores() -> dict:
     return {"logical": os.cpu_count(), "usable": usable}
 
 
+def memory_bytes() -> int | None:
+    """Physical memory of this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def machine_name() -> str:
     """A file-name-safe name for this machine (the host name)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname()) or "machine"

@@ -163,8 +163,16 @@ def plan(opts: Options, targets: list[str], avail: dict | None = None) -> Plan:
                                       f"known variants: {', '.join(sorted(known))}")
     p = Plan()
     n = 0
+    ram = machine.memory_bytes()
     for tech in techs:
         dtype = opts.dtype or tech.default_dtype()
+        if ram and not isinstance(opts.sizes, str):
+            for size in opts.sizes:
+                need = tech.bytes_moved(size, dtype) * 2  # inputs, outputs and the reference
+                if need > ram:
+                    raise NumbabenchError(
+                        f"--sizes {size:,}: {tech.name} would need about {need / 2**30:.0f} GiB and this "
+                        f"machine has {ram / 2**30:.0f} GiB; choose a smaller size")
         cells: dict[tuple[str, int], Cell] = {}
         for target in targets:
             if target not in tech.targets:

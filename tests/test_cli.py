@@ -17,6 +17,10 @@ BAD = [
     (["--min-time", "-1"], "must be positive"),
     (["--repeat", "0"], "at least 1"),
     (["--targets", ","], "comma-separated"),
+    (["--seed", "-3"], "must be between 0"),
+    (["--sizes", "1e11"], "at most 1e10"),
+    (["--techniques", "clamp", "--sizes", "9e9"], "choose a smaller size"),
+    (["--variants", "article,fast", "--techniques", "clamp"], "no chosen technique has a variant 'fast'"),
 ]
 
 
