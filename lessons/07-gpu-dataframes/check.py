@@ -1,6 +1,6 @@
 """Grades lesson 7: a column kernel and a group-by with atomics over a DataFrame's columns.
 
-Reference: the ``frame`` technique (``make_inputs`` gives a DataFrame with columns a, b, k and a
+Reference: the ``dataframe`` technique (``make_inputs`` gives a DataFrame with columns a, b, k and a
 threshold no row sits close to; ``reference`` is the pandas query; ``compare`` its tolerance rules).
 Each kernel is graded on its own (``group_sum`` gets the reference's ``c``), then the learner's
 ``frame_query`` as a whole. The race in the group-by is graded on the compiled code: the PTX of
@@ -25,7 +25,7 @@ ATOMIC_COUNT = (r"\b(atom|red)(\.global)?\.add\.[us]64\b",
 def check(ex, g):
     from numba import cuda
 
-    tech = get_technique("frame")
+    tech = get_technique("dataframe")
     inputs = tech.check_inputs(tech.make_inputs(1000, seed=2, dtype="float32"))
     want = tech.reference(inputs)
     df, threshold, n_keys = inputs["frame"], inputs["threshold"], inputs["n_keys"]

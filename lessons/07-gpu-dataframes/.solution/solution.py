@@ -12,9 +12,9 @@
 # # Lesson 7 · Kernels on the columns of a DataFrame: a solution
 #
 # `column_math` is a grid-stride loop over the rows. `group_sum` adds with `cuda.atomic.add`, so
-# threads that hit the same key at once do not lose each other's additions. (The `frame` technique
+# threads that hit the same key at once do not lose each other's additions. (The `dataframe` technique
 # goes further: each block first sums into shared memory and adds once per key into the global
-# sums, far fewer global atomics; see numbabench/article/frame.py.)
+# sums, far fewer global atomics; see numbabench/article/dataframe.py.)
 
 # %%
 from numbabench.lessons import gpu_or_simulator

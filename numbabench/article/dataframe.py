@@ -298,7 +298,7 @@ def to_arrow(frame, name: str):
     values = frame[name].to_numpy()
     arr = pa.array(values)
     if arr.null_count or not np.shares_memory(arr.to_numpy(zero_copy_only=True), values):
-        raise InputError(f"frame: column {name!r} cannot go to Arrow without a copy "
+        raise InputError(f"dataframe: column {name!r} cannot go to Arrow without a copy "
                                 f"(a {values.dtype} column, contiguous: {values.flags.c_contiguous})")
     return arr
 
@@ -317,7 +317,7 @@ class Reference(dict):
 
 @register
 class Frame(Technique):
-    name = "frame"
+    name = "dataframe"
     title = "column math, a filter and a group-by with Numba kernels on DataFrame columns"
     article_item = 7
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim")

@@ -1,4 +1,4 @@
-"""frame (article item 7): column math, a filter and a group-by on DataFrame columns.
+"""dataframe (article item 7): column math, a filter and a group-by on DataFrame columns.
 
 Every target equals the pandas reference (counts exactly, floats within tolerance) on the edge
 cases; the CPU targets read the frame's own memory; the parallel group-by is race-free; the Arrow
@@ -17,7 +17,7 @@ from helpers import in_simulator
 
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in sin:RuntimeWarning")
 
-T = numbabench.get_technique("frame")
+T = numbabench.get_technique("dataframe")
 F = sys.modules[type(T).__module__]  # the module, wherever the package keeps it
 
 
@@ -262,7 +262,7 @@ def test_arrow_hand_off_is_zero_copy(pa):
 
 
 def test_arrow_refuses_a_column_it_would_copy(pa):
-    with pytest.raises(numbabench.InputError, match="^frame: .*without a copy"):
+    with pytest.raises(numbabench.InputError, match="^dataframe: .*without a copy"):
         F.to_arrow(case_strided_columns()["frame"], "a")
 
 
@@ -301,7 +301,7 @@ _DROP = object()
 def test_bad_input_names_technique_and_expectation(inputs, expected):
     with pytest.raises(numbabench.InputError) as e:
         T.run("cpu", inputs)
-    assert str(e.value).startswith("frame: ") and expected in str(e.value), str(e.value)
+    assert str(e.value).startswith("dataframe: ") and expected in str(e.value), str(e.value)
 
 
 # -- compare --------------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ SIM_CASES = [n for n in CASES if n != "odd_index"] + ["made_float64"]
 def test_cudasim_equals_reference_on_every_edge_case():
     verdicts = in_simulator(f"""
         import json, numpy as np, numbabench
-        from test_frame import CASES, T, F, _check
+        from test_dataframe import CASES, T, F, _check
         out = {{}}
         for name in {SIM_CASES!r}:
             inputs = T.make_inputs(1000, seed=3, dtype="float64") if name == "made_float64" else CASES[name]()
@@ -381,7 +381,7 @@ def test_cudasim_equals_reference_on_every_edge_case():
                 out[name] = True
             except AssertionError as exc:
                 out[name] = str(exc)
-        from test_frame import _run_twice
+        from test_dataframe import _run_twice
         try:
             _check(_run_twice("cudasim", CASES["off_block"]()), CASES["off_block"]())
             out["twice"] = True
@@ -398,7 +398,7 @@ def test_every_kernel_compiles_to_ptx():
     kernels = T.kernels()
     assert {k.name for k in kernels} == {"zero_kernel", "frame_kernel"}
     for kernel in kernels:
-        results = ptx.compile_kernel(kernel, technique="frame")
+        results = ptx.compile_kernel(kernel, technique="dataframe")
         assert results and all(r.ok for r in results), "\n".join(map(str, results))
 
 
