@@ -1,17 +1,14 @@
-"""clamp — article item 3: write a function once, call it from CPU code and from CUDA kernels.
+"""clamp — article item 3: one ``@numba.jit`` function called from CPU loops and from a CUDA kernel.
 
-``clamp`` below is an ordinary ``@numba.jit`` function. The ``cpu`` loop and the ``parallel``
-prange loop call it as CPU code; the grid-stride ``@cuda.jit`` kernel calls the very same object,
-and Numba compiles a device version of it on the fly. Two rules make that work:
+``clamp(x, xmin, xmax)`` has ``np.clip``'s semantics (NaN stays NaN; ``xmin > xmax`` gives
+``xmax``) and no signature, so every Numba target compiles the same object for itself.
 
-* no explicit signature on the shared helper: ``@numba.jit("f4(f4,f4,f4)")`` freezes it to the CPU
-  and a kernel that calls it fails ("compilation is disabled");
-* nothing inside it that a GPU cannot do (no array allocation, ``math`` rather than ``numpy``).
+Targets: ``numpy`` (``np.clip``, the reference), ``cpu`` (an ``@njit`` loop), ``parallel`` (the
+loop over ``prange``), ``cuda`` and ``cudasim`` (a grid-stride ``@cuda.jit`` kernel), ``cupy``
+(``cupy.clip``).
 
-Semantics follow ``np.clip`` exactly, the reference: NaN stays NaN; with ``xmin > xmax`` every
-element becomes ``xmax`` (the first test raises to ``xmin``, the second lowers that to ``xmax``).
-The article's CUDA C++ version tests ``x > xmin`` in its second branch, where ``x > xmax`` is meant;
-the test suite checks that bug is not here.
+Roofline: read ``x``, write the output (``2 * itemsize`` bytes per element); two comparisons per
+element. Why the helper has no signature, and the article's C++ bug: docs/techniques/clamp.md.
 """
 from __future__ import annotations
 

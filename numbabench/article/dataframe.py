@@ -1,70 +1,16 @@
-"""frame — article item 7: Numba kernels on the columns of a DataFrame, on the CPU and on the GPU.
+"""dataframe — article item 7: Numba kernels on the columns of a DataFrame, on the CPU and the GPU.
 
-The article's item 7 is the GPU DataFrame (PyGDF, which became cuDF): a column store whose columns
-Numba kernels can read and write directly, shared between libraries without copies (GPU memory
-through ``__cuda_array_interface__``, host memory through Apache Arrow). This module shows one
-small analytics query three ways:
+One query on a pandas DataFrame with columns ``a``, ``b`` (float) and ``k`` (int keys in
+``[0, n_keys)``): ``c = a * b + sin(a)``, ``mask = c > threshold``, and per key the float64 sum and
+the count of the kept ``c``. Every target returns host arrays ``c``, ``mask``, ``sums``, ``counts``.
 
-1. column math into a new column: ``c = a * b + sin(a)``;
-2. a filter: ``mask = c > threshold``;
-3. a group-by: the sum and the number of the kept ``c`` values for every key of ``k``.
+Targets: ``numpy`` (pandas, the reference), ``cpu`` (one fused ``@njit`` pass over the frame's own
+column memory), ``parallel`` (``prange`` chunks, a partial-sums table per chunk), ``cuda`` (columns in
+cuDF, CuPy or numba.cuda, handed over by ``__cuda_array_interface__``; shared-memory atomics),
+``cudasim``. Tolerances, edge rows and the cuDF/Arrow findings: docs/techniques/dataframe.md.
 
-Inputs (``make_inputs``): a pandas DataFrame with float32 (or float64) columns ``a`` and ``b`` and an
-int32 key column ``k`` holding ``n_keys`` (16) distinct keys, plus ``threshold`` and ``n_keys``.
-Any extra columns are ignored. Keys must be integers in ``[0, n_keys)`` (the kernels index the
-group sums by key; anything else is refused up front, not written out of bounds).
-
-Output, the same on every target: a dict of host NumPy arrays
-
-* ``c``      (rows,)   the new column, in the dtype of ``a`` and ``b``;
-* ``mask``   (rows,)   bool, ``c > threshold`` (NaN never passes: every comparison with NaN is false,
-  so NaN rows never reach the group sums, exactly as pandas' boolean indexing drops them);
-* ``sums``   (n_keys,) float64, the sum of the kept ``c`` per key, accumulated in float64 on every
-  target; a key with no kept row sums to 0.0 (pandas drops such a group; the reference reindexes);
-* ``counts`` (n_keys,) int64, the number of kept rows per key.
-
-Targets:
-
-* ``numpy`` — the pandas way and the reference: Series arithmetic, boolean indexing,
-  ``groupby(...).agg(["sum", "size"])``. Three passes and a hash group-by.
-* ``cpu`` — one ``@njit`` loop over ``frame[col].to_numpy()``: the three operations fused into one
-  pass over the rows. ``to_numpy()`` of a NumPy-backed column is a view of the frame's own memory,
-  no copy (read-only under pandas' copy-on-write; Numba compiles read-only arrays fine). Columns that
-  are strided (a frame made from a 2-D array) are used as they are: Numba compiles for any layout.
-* ``parallel`` — the same loop over ``prange`` chunks. The group-by is race-free: every chunk adds
-  into its own row of a (chunks x keys) table of partial sums, and the rows are added up at the end.
-  (A ``+=`` into one shared sums array inside ``prange`` would be a data race.)
-* ``cuda`` — the columns live on the GPU: in cuDF when it is installed (it needs its own
-  environment: cuDF 26.10 pins numba < 0.65 and pandas 3.0), else in CuPy arrays, else in numba.cuda
-  device arrays. Either way the kernel receives them through ``__cuda_array_interface__``, no copy.
-  One grid-stride kernel (``frame_kernel``) does the three operations; the group-by adds into
-  block-private sums in shared memory with ``cuda.atomic.add`` and then once per key per block into
-  the global sums; with more than ``SHARED_KEYS`` keys it adds straight into global memory.
-  Numba waits on the stream of every CuPy array it is handed unless
-  ``NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0``; the timings include that wait.
-* ``cudasim`` — the same kernels on ``numba.cuda.to_device`` copies of the columns, in the simulator.
-
-cuDF workarounds: ``apply_rows``/``apply_chunks`` are gone from cuDF, so columns go to plain
-``@cuda.jit`` kernels; a cuDF column with nulls carries a validity mask Numba refuses, so the frame
-is moved with ``nan_as_null=False`` (NaN stays a value) and read through ``.values``.
-
-Arrow (the host side of item 7): ``to_arrow`` wraps a column in a ``pyarrow.Array`` without a copy
-and ``from_arrow`` gives a NumPy view of one back; both check ``np.shares_memory``.
-
-Correctness (``compare``): ``c`` within (rtol, atol) = (1e-5, 1e-5) for float32 and (1e-10, 1e-10)
-for float64 — NumPy's SIMD ``sin``, libm's ``sinf`` and CUDA's ``sinf`` differ by an ulp or two, and
-the GPU compiler fuses ``a * b + s`` into one FMA. The mask must follow the result's own ``c``
-exactly, and may differ from the reference only on rows whose reference ``c`` lies within that
-tolerance of the threshold (a row on the edge is legitimately either side); counts must then equal
-the reference exactly up to those rows, and each group sum must be within rtol of the sum of the
-absolute kept values of its group (plus atol per kept row), up to the mass of those rows.
-``make_inputs`` puts the threshold in the widest gap between neighbouring ``c`` values near the
-median, so benchmark inputs have no such row and every target's counts equal pandas' exactly.
-
-Roofline model (per row): read ``a``, ``b`` (itemsize each) and ``k`` (4 bytes, int32), write ``c``
-(itemsize) and ``mask`` (1 byte); plus 16 bytes per key for ``sums`` and ``counts``. That is exactly
-the bytes the worker counts for host->device (the columns) plus device->host (the result).
-Flops per row: 5 (multiply, sine counted as one, add, compare, the group add counted for every row).
+Roofline (per row): read ``a``, ``b`` (itemsize each) and ``k`` (4 bytes), write ``c`` (itemsize) and
+``mask`` (1 byte), plus 16 bytes per key; 5 flops (sine counted as one).
 """
 from __future__ import annotations
 
@@ -91,7 +37,7 @@ MAX_KEYS = 1 << 20
 MIN_CHUNK_ROWS = 16_384
 VALUE_DTYPES = ("float32", "float64")
 KEY_DTYPES = ("int32", "int64")
-#: (rtol, atol) by value dtype, for ``c`` and the group sums (see the module docstring)
+#: (rtol, atol) by value dtype, for ``c`` and the group sums (docs/techniques/dataframe.md)
 TOLERANCE = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-10)}
 FIELDS = ("c", "mask", "sums", "counts")
 
@@ -316,7 +262,7 @@ class Reference(dict):
 
 
 @register
-class Frame(Technique):
+class DataFrameQuery(Technique):
     name = "dataframe"
     title = "column math, a filter and a group-by with Numba kernels on DataFrame columns"
     article_item = 7
@@ -471,7 +417,7 @@ def gap_threshold(c: np.ndarray, keep: float = 0.5, window: int = 512):
 
 
 def compare_results(got, want) -> tuple[bool, float]:
-    """(correct, max_abs_err) of a frame result against the reference; see the module docstring."""
+    """(correct, max_abs_err) of a frame result against the reference; docs/techniques/dataframe.md says how."""
     inf = float("inf")
     if not isinstance(got, Mapping) or not all(f in got for f in FIELDS):
         return False, inf

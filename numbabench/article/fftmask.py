@@ -1,83 +1,16 @@
-"""fftmask — article item 1: a CUDA library and your own Numba kernel on the same device memory.
+"""fftmask — article item 1: a library FFT and your own Numba kernel on the same device memory.
 
-The article's item 1 filters a 720x1280 video frame in frequency space: a forward FFT from a CUDA
-library, a hand-written ``apply_mask`` kernel that multiplies the spectrum by a mask, and an inverse
-FFT, all on arrays that stay on the GPU between the steps. Its library, **pyculib, is dead**: its
-last release is 1.0.1 (July 2017), importing it against a newer Numba fails (numba/pyculib#30),
-and its own maintainers send users to CuPy. The replacements today: **CuPy** (``cupy.fft`` /
-``cupyx.scipy.fft``, which call cuFFT) — used here — or **nvmath-python** (NVIDIA's Python
-bindings to cuFFT, cuBLAS and friends, which take CuPy arrays). A CuPy array and a Numba device
-array share memory through ``__cuda_array_interface__``: no copy, no host round trip.
+Pipeline on every target: ``spec = fft2(frame)``; ``spec[i, j] *= mask[i, j]`` (``apply_mask``, a
+2-D grid-stride kernel on the GPU); ``ifft2(spec)``. ``size`` is a pixel count (``shape_for``).
 
-Pipeline (every target): ``spec = fft2(frame)``; ``spec[i, j] *= mask[i, j]``; ``ifft2(spec)``.
+Targets: ``numpy`` (``scipy.fft`` and ``spec *= mask``), ``cpu`` / ``parallel`` (``scipy.fft`` with
+1 / all Numba threads, ``mask_loop`` / ``mask_prange``), ``cuda`` (cuFFT through CuPy, the kernel on
+CuPy's memory and stream: needs CuPy), ``cudasim`` (the kernel in the simulator, host FFT in place),
+``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart.
 
-Targets:
-
-* ``numpy`` — the plain way and the speed baseline: ``scipy.fft.fft2``, ``spec *= mask`` (NumPy
-  casts the float32 mask to complex64 and does a full complex multiply), ``scipy.fft.ifft2``.
-  SciPy's FFT rather than ``numpy.fft``, because numpy 2.4's ``numpy.fft.fft2`` takes about 5x as
-  long on this frame (measured: 18 ms vs 3.4 ms for 720x1280 complex64 on the development box —
-  it transforms the strided axis one column at a time), and a baseline crippled by its FFT would
-  flatter every other target. Also measured: numpy 2.4's ``numpy.fft.ifft2(x, out=buf)`` silently
-  ignores ``out`` (it passes ``out=None`` on), so code that relies on it reads garbage.
-* ``cpu`` — the same SciPy FFT (``workers=1``) and ``mask_loop``, an ``@njit`` double loop.
-* ``parallel`` — ``scipy.fft`` with ``workers=numba.get_num_threads()`` and ``mask_prange``
-  (``@njit(parallel=True)``, ``prange`` over rows): the FFT and the mask use the same threads.
-* ``cuda`` — cuFFT through CuPy (``cupyx.scipy.fft.fft2``), then the ``apply_mask`` kernel on the
-  very same device memory, then ``cupyx.scipy.fft.ifft2(..., overwrite_x=True)`` in place. CuPy owns
-  the arrays; ``numba.cuda.as_cuda_array`` wraps them (a view: the pointer is CuPy's). Available
-  only where CuPy works: without it the variant raises TargetUnavailable naming CuPy.
-* ``cudasim`` — the same ``apply_mask`` under the CUDA simulator, with the host FFT standing in for
-  cuFFT. The simulator's device arrays have no ``__cuda_array_interface__`` (DESIGN.md); they wrap
-  host memory, and ``np.asarray(device_array)`` is a zero-copy view of it. The FFT result is written
-  straight into that memory, the kernel multiplies it in place, the inverse FFT reads it back from
-  there: the test suite proves no array is copied or created on the way (``to_device`` /
-  ``copy_to_host`` are never called, no new device array is made, the buffer's address never moves).
-* ``cupy`` (the GPU peer) — cuFFT through CuPy and ``spec *= mask`` as a CuPy elementwise kernel.
-
-**Streams.** Numba synchronizes on the stream of every CuPy array it consumes (CuPy exports its
-current stream in ``__cuda_array_interface__``) unless ``NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0``
-(DESIGN.md). Here the GPU path asks for no such sync instead: the spectrum is wrapped with
-``cuda.as_cuda_array(spec, sync=False)`` and ``apply_mask`` is launched on CuPy's current stream,
-``cuda.external_stream(cupy.cuda.get_current_stream().ptr)``. FFT, mask and inverse FFT are then
-queued on one stream in order, and the host never waits between them. The only sync in a ``cuda``
-figure is the one the timer adds: ``numba.cuda.synchronize()`` (a context-wide
-``cuCtxSynchronize``, which also waits for CuPy's work: both use the device's primary context)
-after each timed sample, never between the three steps.
-
-**The kernel.** ``apply_mask`` walks the frame with a grid-stride loop in both dimensions, so any
-2-D launch covers any frame and no thread ever indexes out of bounds. The article's version indexes
-``frame[i, j]`` with ``i, j = cuda.grid(2)`` and no bounds check: it relies on a launch that tiles
-the frame exactly, and it maps the fastest-varying thread index (x) to rows, so neighbouring threads
-touch addresses a whole row apart. Here x walks the columns (contiguous in a C-ordered frame), so a
-warp reads consecutive elements. Under the simulator (one Python thread per CUDA thread) the launch
-is a fixed 2x2 grid of 8x4 blocks; on a GPU, 32x8 blocks enough to tile the frame.
-
-**Extra rows.** Besides the whole pipeline (phase ``compute``), each target reports phases ``fft``
-(forward transform alone), ``mask`` (the mask step alone, in place on a spectrum) and ``ifft``, so
-that a report can put the library's cost next to the custom kernel's. The binary mask makes the
-in-place mask step idempotent: timing it over and over never drifts into denormal numbers.
-
-**Sizes.** ``size`` is the number of pixels; ``shape_for(size)`` picks the frame with exactly that
-many pixels whose shape is closest to 16:9 (rows = the divisor of ``size`` nearest
-``sqrt(9 * size / 16)``): 57,600 -> 180x320, 921,600 -> 720x1280 (the article's frame),
-3,686,400 -> 1440x2560; the simulator gets 8x16, 32x64, 64x128, 128x256. A prime size gives a
-1-row frame.
-
-**Roofline model.** FFT flops: ``5 N log2 N`` per transform (the standard estimate), two
-transforms, plus 2 flops per pixel for the mask (complex times real). Bytes: each of FFT, mask and
-inverse FFT reads and writes the frame once (``3 x 2 x N x 8``) plus the mask read (``N x 4``) —
-a lower bound, since a real 2-D FFT makes more than one pass over memory.
-
-**Tolerance.** The reference is the same pipeline in complex128 with ``numpy.fft``, rounded to
-complex64. A complex64 round trip is accurate relative to the frame's magnitude, not element by
-element (small outputs carry the rounding error of large ones), so a result is correct when its
-largest absolute error is at most ``1e-4 * max|reference|``. Measured on the CPU: about
-``3.5e-7 * max|reference|`` up to 1440x2560, so a wide margin, while a mask left out or an error of
-``1e-3`` relative is caught (tested).
-
-rocket-fft (not a dependency) registers ``numpy.fft`` inside ``@njit``, so the whole CPU pipeline
-could be one compiled function; DESIGN.md records that fft2/ifft2 in complex64 are correct with it.
+Roofline: ``5 N log2 N`` flops per transform, two of them, plus 2 per pixel for the mask; bytes: each
+step reads and writes the frame once plus one mask read (a lower bound). Details, the findings behind
+the choices (why SciPy's FFT, streams, the tolerance): docs/techniques/fftmask.md.
 """
 from __future__ import annotations
 

@@ -1,71 +1,17 @@
 """gaussian — article item 4: ``@vectorize`` turns one scalar function into a ufunc, for every target.
 
-One plain Python function, ``gaussian(x, x0, sigma)``, is the whole computation::
+``gaussian(x, x0, sigma)``, the normal density, is plain Python; ``numba.vectorize`` makes it a
+broadcasting ufunc with a float32 and a float64 loop, constants typed as ``x`` so float32 stays
+float32. ``x`` is 1-D or 2-D; ``x0`` and ``sigma`` are scalars or arrays that broadcast against it.
 
-    exp(-((x - x0) / sigma)**2 / 2) / sqrt(2*pi) / sigma
+Targets: ``numpy`` (the expression, the reference), ``cpu`` / ``parallel`` (the ``@vectorize``
+ufuncs), ``cuda`` (the ``target='cuda'`` ufunc on device arrays, built on first use), ``cudasim``
+(``gaussian_fallback``: the same function in a grid-stride kernel, since the cuda ufunc cannot be
+built under the simulator), ``cupy`` (an ElementwiseKernel).
 
-``numba.vectorize`` compiles it into a NumPy ufunc for ``target='cpu'`` (one thread),
-``target='parallel'`` (Numba's thread pool) and ``target='cuda'`` (a GPU kernel that numba-cuda
-writes and launches for you), each with a float32 and a float64 loop. A ufunc broadcasts like any
-NumPy ufunc: ``x`` may be 1-D or 2-D, ``x0`` and ``sigma`` scalars or arrays whose shapes broadcast
-against ``x``. No launch configuration, no index arithmetic: that is the article's point.
-
-Precision. Numba types a Python literal (``2``, or a float constant) as 64-bit, so the article's
-``... / 2`` turns a float32 loop into float64 arithmetic (about 1.7x slower on the CPU, measured
-here, and float64 math on a GPU). ``gaussian`` builds its constants with ``type(x)(...)`` instead,
-which Numba compiles (CPU and CUDA) to a constant of the argument's own precision: the float32 loop
-is float32 throughout, like the NumPy reference (the tests check the LLVM IR and the PTX for it).
-Results agree with NumPy within ``TOLERANCE`` (a few float32 ulps: NumPy's SIMD ``exp`` and libm's
-/ libdevice's differ in the last bits).
-
-Targets:
-
-* ``numpy`` — the NumPy expression (the reference), each step a full-size temporary; the last
-  division writes into the preallocated output, as every other target does.
-* ``cpu`` / ``parallel`` — the ``@vectorize`` ufuncs, called with ``out=``.
-* ``cuda`` — the ``target='cuda'`` ufunc on device arrays, ``out=`` a device array: with the
-  technique's inputs nothing goes through the host. One thing to know (read in numba-cuda 0.30's
-  ``UFuncMechanism.call``; only a GPU can confirm it): the ufunc broadcasts on the device only in a
-  1-D call. In a 2-D call it flattens every argument, and a broadcast one (a scalar, a row of
-  ``x0``) cannot be flattened in place, so it is expanded to full size on the host and copied to
-  the GPU on every call. The variant therefore passes flat views of ``x`` and ``out`` (free: they
-  are contiguous) and its scalars as 1-element device arrays (``prepare``), which numba-cuda
-  broadcasts with stride 0. A genuinely broadcast array argument (``x0`` of shape ``(cols,)``
-  against a 2-D ``x``) takes numba-cuda's host path: correct, slow. The cuda ufunc is built on
-  first use (``cuda_ufunc()``): building it at import raises ``CudaSupportError`` on a machine
-  without a driver.
-* ``cudasim`` — **a workaround**: ``@vectorize(target='cuda')`` does not work under the CUDA
-  simulator of numba-cuda 0.30 (building it fails with 'FakeOverload' object has no attribute
-  'signature'; the tests check it still does). ``gaussian_fallback`` stands in for it: the same
-  scalar function, jitted (``gaussian_scalar``), called from the grid-stride kernel
-  ``gaussian_kernel``, with NumPy's broadcasting done by ``broadcast_launch`` on the host — which a
-  user can reuse for any scalar function (see its docstring). It also runs on a real GPU, where the
-  PTX layer compiles its kernel; the cuda ufunc itself can only be compiled on a GPU.
-* ``cupy`` — a ``cupy.ElementwiseKernel`` with the same formula (CuPy is imported on first use).
-
-Inputs (``make_inputs``): ``x`` is standard normal times 2, shaped ``(size // 1000, 1000)`` when
-``size`` is a multiple of 1000 and 1-D ``(size,)`` otherwise; ``x0 = 0.25`` and ``sigma = 1.5`` are
-scalars of ``x``'s dtype (the article's call). The technique also takes ``x0`` as an array that
-broadcasts to ``x``'s shape (e.g. one centre per column), ``x`` non-contiguous (a ufunc takes any
-strides; device targets copy it contiguous), NaN anywhere (it propagates). ``sigma`` must be a
-positive finite scalar: ``check_inputs`` raises InputError otherwise. The ufuncs themselves do no
-such check and give NumPy's IEEE answers (``sigma = 0`` gives NaN, ``sigma < 0`` a negative curve).
-
-Roofline: ``bytes_moved`` = read ``x`` + write the output (scalar ``x0``, ``sigma`` cost nothing);
-``flops`` = 8 per element (sub, div, square, negate, halve, exp, two divisions; ``exp`` counted as
-one, so the figure is a floor). A GPU runs this at memory bandwidth. A CPU does not: Numba has had
-no vector math library since SVML left (0.62), so its loop calls the scalar libm ``expf`` once per
-element (about 2.7 ns on the AVX-512 test machine, ~3 GB/s), while NumPy 2's own ``exp`` is SIMD.
-NumPy writes a full-size temporary per operation, yet on that 2-core machine its float32 pipeline
-beat the best Numba CPU target from 10,000 elements up (a tie at 1,000); Numba's single pass needs
-more cores (or a vector ``exp``) to win.
-
-Threading layer (measured, numba 0.68.1): under the OpenMP layer — Numba's pick when TBB is not
-installed — a ``target='parallel'`` ufunc runs about 4x *slower* than ``target='cpu'``, even with
-one thread: that layer's ``parallel_for`` (numba's ``omppool.cpp``) calls the ufunc's inner loop
-once per element. The workqueue layer gives each thread a chunk: ``NUMBA_THREADING_LAYER=workqueue``
-set before the first parallel call makes the parallel ufunc as fast as ``cpu`` on one thread and
-faster on more. ``prange`` loops are not affected.
+Roofline: read ``x``, write the output; 8 flops per element (``exp`` counted as one). Findings
+(precision, the cuda ufunc's host path, threading layers, why the CPU misses its roof):
+docs/techniques/gaussian.md.
 """
 from __future__ import annotations
 
@@ -249,7 +195,7 @@ def _run_cuda(a):
             return v if not _shape(v) else v.reshape(v.size)
 
         uf(flat(x), flat(x0), flat(sigma), out=flat(out))
-    else:  # a real broadcast: numba-cuda expands it on the host (see the module docstring)
+    else:  # a real broadcast: numba-cuda expands it on the host (docs/techniques/gaussian.md)
         uf(x, x0, sigma, out=out)
     return out
 

@@ -1,75 +1,16 @@
 """remote — article item 6: Numba functions pickle, so dask.distributed can run them on workers.
 
-A distributed framework brings the code to the data: the client turns a function into bytes with
-cloudpickle, a worker process turns the bytes back into a function and calls it there. This
-technique ships one function per target and measures, next to the usual local ``compute``:
+Per target it ships one function (or two: by value and by reference) with cloudpickle and, beside
+the local ``compute``, records its pickle's size and kind (``pickle_bytes``, ``pickled_by``), the
+``dumps``/``loads``/``loads_call`` times, and ``submit_first``/``submit`` round trips on a lazily
+started one-worker ``LocalCluster`` (submit rows ``skipped`` without the ``dist`` extra).
 
-* ``pickle_bytes`` — the size of ``cloudpickle.dumps(f)`` (a ``value`` in bytes) and whether the
-  function travelled **by value** (its code is in the bytes) or **by reference** (only a module and
-  a name: the receiver must be able to import that module), in the row field ``pickled_by``;
-* ``dumps`` and ``loads`` — the time to pickle it and to unpickle it in this process;
-* ``loads_call`` — unpickle *and* call it once on the input: what a receiver pays for a fresh copy;
-* ``submit_first`` and ``submit`` — a ``client.submit(f, x).result()`` round trip on a
-  ``dask.distributed.LocalCluster(processes=True)`` (one worker process, one thread), with ``x``
-  already scattered to the worker (the function goes to where the data is; the result comes back).
-  ``submit_first`` is the first call, which includes unpickling and compiling on the worker (and,
-  for the first function a fresh cluster sees, importing numba there: about half a second);
-  ``submit`` is the median of the calls after it. Both rows carry ``local_s`` (the same function
-  called in this process) and ``correct`` (the remote result against the NumPy reference).
+Targets: ``numpy`` (``np.cos``), ``cpu`` (an ``@njit`` loop; a ``@vectorize`` DUFunc, raw and behind
+a module wrapper), ``parallel`` (a ``target='parallel'`` ufunc: pickles by reference), ``cuda`` and
+``cudasim`` (the article's ``do_cos`` around a ``@cuda.jit`` kernel, raw and behind a module wrapper).
 
-What is shipped, per target (row phases with a prefix belong to a second function):
-
-* ``numpy``: ``np.cos``, the baseline — by reference (``numpy`` is everywhere).
-* ``cpu``: ``cos_njit``, an ``@njit`` loop — by value; ``dufunc_*``: ``cos_dufunc``, ``@vectorize``
-  with no signature (a ``target='cpu'`` DUFunc) — by value; ``dufunc_byref_*``:
-  ``cos_dufunc_call``, a module function that calls ``cos_dufunc`` — by reference.
-* ``parallel``: ``cos_parallel``, ``@vectorize([...], target='parallel')`` — by reference.
-* ``cuda`` and ``cudasim``: ``do_cos``, the article's wrapper around the ``@cuda.jit`` grid-stride
-  kernel ``gpu_cos``, as written in a notebook — by value, kernel included; ``byref_*``: the same
-  wrapper as a function of this module — by reference.
-
-Facts this technique shows (numba 0.68.1, numba-cuda 0.30.4, cloudpickle 3.1, dask 2026.8):
-
-* **A ``target='parallel'`` ufunc pickles by reference** — the article's "but not ufuncs". Numba
-  builds a genuine ``numpy.ufunc`` for it, and NumPy pickles ufuncs by name: the bytes hold the
-  module and the name (a few dozen bytes), nothing of the code. It unpickles only where that module
-  is importable, and only if the ufunc is a module attribute under its own ``__name__`` (define it
-  with the decorator on a module-level ``def``; a ufunc built from a function of another name does
-  not pickle at all). On a worker it works when the package is installed there (numbabench is, in
-  the workers of a LocalCluster: they inherit this environment) or on the worker's ``sys.path``.
-  Otherwise unpickling fails with ``ModuleNotFoundError: No module named '<module>'``. Workaround
-  where the module cannot be installed: ship an ``@njit`` loop, or a ``target='cpu'`` DUFunc.
-* ``@njit`` dispatchers and ``target='cpu'`` DUFuncs (with or without signatures; both are DUFuncs
-  in numba 0.68) pickle **by value**: Numba's own cloudpickle copies the Python function, never a
-  reference, and the receiver compiles it. An unpickled ``@njit`` dispatcher is memoised by its
-  uuid, so a worker compiles it once, however many tasks bring it again. A DUFunc is not: its
-  pickle lists the signatures it has compiled, and every unpickle builds their ufunc loops again
-  (tens of milliseconds each here, see ``dufunc_loads`` and ``dufunc_submit``).
-* dask deserialises a task's function for every task (dask 2026.8; measured: a by-value closure
-  gets fresh state on each submit), so whatever an unpickle costs, every submit pays it.
-* A ``@cuda.jit`` dispatcher pickles its Python function and options only; compiled code is
-  discarded (the article says the NVVM IR and PTX travel along: not with numba-cuda 0.30), so the
-  receiver compiles again. Its Python function goes the way cloudpickle sends any function: by
-  value from a notebook, ``__main__`` or a closure, by reference from an importable module.
-  **There is no memo: every unpickled copy of a ``@cuda.jit`` dispatcher recompiles on its first
-  launch**, so on a real GPU the article's by-value ``do_cos`` pays a kernel compile on *every*
-  submit (see ``loads_call`` and ``submit``).
-* Workaround, for kernels and DUFuncs alike: put the function, and a wrapper that calls it, in a
-  module the workers can import, and ship the wrapper. It travels by reference, each worker imports
-  the module once, and what the module holds compiles once per worker process (``byref_*`` and
-  ``dufunc_byref_*`` rows: on this 2-core VM a DUFunc submit drops from about 100 ms to the
-  10 ms of dask's own round trip). Under the simulator nothing compiles, so there the by-value and
-  by-reference ``do_cos`` cost about the same.
-* Workers inherit the environment: started from a ``cudasim`` worker, the LocalCluster's workers
-  run the kernel on the simulator too.
-
-The cluster is started lazily, once per process (``client()``), and closed when the process exits
-(``atexit``) or by ``close_cluster()``. Without ``dask.distributed`` (the ``dist`` extra) the
-pickling rows are still measured and the submit rows say ``skipped``, with the reason.
-
-Roofline: ``bytes_moved`` counts reading ``x`` and writing the result; ``flops`` counts one per
-element (a cosine counted as one operation, though it costs tens of instructions). Both are only
-meaningful for the ``compute`` rows: the pickling and dask rows measure transport, not arithmetic.
+Roofline (``compute`` rows only): read ``x``, write the result; one flop per element (cosine as
+one). What pickles how and what each unpickle costs: docs/techniques/remote.md.
 """
 from __future__ import annotations
 
