@@ -85,10 +85,8 @@ def test_unknown_target_for_technique():
         clamp_t.run("tpu", clamp_t.make_inputs(10))
 
 
-def test_cuda_target_without_gpu_names_cudasim():
-    from numba import cuda
-
-    if cuda.is_available():
+def test_cuda_target_without_gpu_names_cudasim(gpu_probe):
+    if gpu_probe.cuda:
         pytest.skip("this machine has a GPU: the no-GPU message cannot be seen here")
     with pytest.raises(numbabench.TargetUnavailable, match="cudasim"):
         clamp_t.run("cuda", clamp_t.make_inputs(10))
@@ -100,25 +98,9 @@ def test_roofline_model():
     assert clamp_t.flops(1000) == 2000
 
 
-def _gpu_skip_reason(target):
-    from numba import cuda
-
-    if not cuda.is_available():
-        return "needs a CUDA GPU and driver (none here); target cudasim covers the same kernel"
-    if target == "cupy":
-        import importlib.util
-
-        if importlib.util.find_spec("cupy") is None:
-            return "needs CuPy (pip install 'numbabench[gpu]')"
-    return None
-
-
 @pytest.mark.gpu
-@pytest.mark.parametrize("target", ["cuda", "cupy"])
+@pytest.mark.parametrize("target", ["cuda", pytest.param("cupy", marks=pytest.mark.gpu("cupy"))])
 def test_gpu_targets_equal_reference(target):
-    reason = _gpu_skip_reason(target)
-    if reason:
-        pytest.skip(reason)
     for _, x, lo, hi in EDGE_CASES:
         got = clamp_t.run(target, {"x": x, "xmin": lo, "xmax": hi})
         np.testing.assert_array_equal(got, np.clip(x, x.dtype.type(lo), x.dtype.type(hi)))

@@ -43,7 +43,22 @@ def test_min_time_calibrates_number_and_samples():
     t = timing.steady(lambda: sum(range(50)), min_time=0.05, min_samples=3)
     assert t.repeats >= 3
     assert t.number > 1  # a sub-microsecond call is batched to beat the clock's resolution
-    assert t.min_s <= t.median_s and t.spread_s >= 0
+    assert t.min_s <= t.median_s
+
+
+def test_median_spread_and_min_are_those_of_the_samples(monkeypatch):
+    # each call advances a fake clock by the next of these: the samples are exactly these times
+    durations = iter([0.030, 0.050, 0.010, 0.040, 0.020])
+    now = [0.0]
+    monkeypatch.setattr(timing, "clock", lambda: now[0])
+
+    def call():
+        now[0] += next(durations)
+
+    t = timing.steady(call, repeat=5)
+    assert (t.repeats, t.number) == (5, 1)
+    assert abs(t.median_s - 0.030) < 1e-12 and abs(t.min_s - 0.010) < 1e-12
+    assert abs(t.spread_s - (0.040 - 0.020)) < 1e-12  # the interquartile range
 
 
 def test_first_call_is_timed_with_sync(monkeypatch):
