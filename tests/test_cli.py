@@ -35,11 +35,9 @@ def test_bad_run_options(tmp_path, args, message):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-def test_cuda_without_gpu_is_one_line_naming_cudasim(tmp_path):
-    from numba import cuda
-
-    if cuda.is_available():
-        pytest.skip("this machine has a GPU")
+def test_cuda_without_gpu_is_one_line_naming_cudasim(tmp_path, gpu_probe):
+    if gpu_probe.cuda:
+        pytest.skip("this machine has a GPU: the no-GPU message cannot be seen here")
     out = tmp_path / "res.json"
     p = cli("run", "--targets", "cuda", "--out", out)
     assert p.returncode == 2 and "Traceback" not in p.stderr
@@ -100,10 +98,6 @@ def test_list_and_doctor():
 
 @pytest.mark.gpu
 def test_gpu_sweep_has_every_phase_and_a_gpu_peak(tmp_path):
-    from numba import cuda
-
-    if not cuda.is_available():
-        pytest.skip("needs a CUDA GPU and driver (none here); the cudasim sweep above covers the same path")
     out = tmp_path / "res.json"
     p = cli("run", "--techniques", "clamp", "--targets", "numpy,cuda", "--sizes", "1000000",
             "--min-time", "0.05", "--out", out)

@@ -90,7 +90,7 @@ def test_cpu_targets_equal_reference(target, case, dtype):
 
 
 @pytest.mark.parametrize("target", ["cpu", "parallel"])
-@pytest.mark.parametrize("size", [10_000, 1_000_003])  # 2-D rows x 1000, and 1-D off every block
+@pytest.mark.parametrize("size", [1_000_003])  # 1-D, off every block (test_registry has the 2-D sizes)
 def test_made_inputs_match_reference(target, size):
     for dtype in DTYPES:
         inputs = gauss_t.make_inputs(size, seed=3, dtype=dtype)
@@ -217,10 +217,8 @@ def test_non_contiguous_x_is_accepted_not_refused():
     assert gauss_t.compare(got, gmod.numpy_gaussian(x, np.float32(0), np.float32(1)))[0]
 
 
-def test_cuda_target_without_gpu_names_cudasim():
-    from numba import cuda
-
-    if cuda.is_available():
+def test_cuda_target_without_gpu_names_cudasim(gpu_probe):
+    if gpu_probe.cuda:
         pytest.skip("this machine has a GPU: the no-GPU message cannot be seen here")
     with pytest.raises(numbabench.TargetUnavailable, match="cudasim"):
         gauss_t.run("cuda", gauss_t.make_inputs(10))
@@ -338,22 +336,9 @@ def test_import_builds_no_gpu_object_and_touches_no_driver():
 
 # -- GPU only -------------------------------------------------------------------------------------
 
-def _skip_without(target):
-    import importlib.util
-
-    from numba import cuda
-
-    if not cuda.is_available():
-        pytest.skip("needs a CUDA GPU and driver (none here); cudasim runs the workaround kernel, "
-                    "not the cuda ufunc")
-    if target == "cupy" and importlib.util.find_spec("cupy") is None:
-        pytest.skip("needs CuPy (pip install 'numbabench[gpu]')")
-
-
 @pytest.mark.gpu
-@pytest.mark.parametrize("target", ["cuda", "cupy"])
+@pytest.mark.parametrize("target", ["cuda", pytest.param("cupy", marks=pytest.mark.gpu("cupy"))])
 def test_gpu_targets_equal_reference(target):
-    _skip_without(target)
     for dtype in DTYPES:
         for name in CASES:  # 2d-row-x0 etc. take numba-cuda's host broadcast path: slow, correct
             got = gauss_t.run(target, case_inputs(name, dtype))
@@ -364,7 +349,6 @@ def test_gpu_targets_equal_reference(target):
 
 @pytest.mark.gpu
 def test_cuda_variant_keeps_data_on_the_device():
-    _skip_without("cuda")
     inputs = gauss_t.check_inputs(gauss_t.make_inputs(1_000_000))
     args = gauss_t.prepare("cuda", inputs)
     assert all(hasattr(args[k], "copy_to_host") for k in ("x", "x0", "sigma", "out"))
@@ -375,7 +359,6 @@ def test_cuda_variant_keeps_data_on_the_device():
 
 @pytest.mark.gpu
 def test_workaround_runs_on_a_real_gpu_too():
-    _skip_without("cuda")
     for dtype in DTYPES:
         for name in CASES:
             x, x0, sigma = make_case(name, dtype)

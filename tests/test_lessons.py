@@ -8,7 +8,6 @@ and the notebooks are independent subprocesses, so they run two at a time.
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -459,18 +458,9 @@ def test_runs_as_a_notebook(notebook_runs, l, kind):
 
 
 # -- on a real GPU ---------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _has_gpu() -> bool:
-    from numbabench.targets import probe_gpu
-
-    return bool(probe_gpu()["cuda"])
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
 def test_solution_passes_on_a_gpu(l):
-    if not _has_gpu():
-        pytest.skip("no CUDA GPU on this machine")
     _skip_if_packages_missing(l.id)
     v = check(l, l.file("solution"), simulator=False, timeout=300)
     assert v.passed, v.text()

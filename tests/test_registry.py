@@ -129,3 +129,16 @@ def test_a_new_technique_module_is_covered_with_no_test_written_for_it(tmp_path)
     assert outcome == want, proc.stdout[-3000:]
     assert proc.returncode == 1  # pytest's "some tests failed": the wrong variant, and only it
     assert "planted_wrong tuned on cpu (float32): size 100: differs from the reference" in proc.stdout
+
+
+def test_the_gpu_rule_says_what_is_missing(monkeypatch):
+    from numbabench.targets import Probe
+
+    monkeypatch.setattr(helpers, "_PROBE", [Probe.none("no CUDA GPU (driver not found)")])
+    assert helpers.gpu_skip_reason() == "needs a CUDA GPU: no CUDA GPU (driver not found)"
+    gpu_no_cupy = Probe(cuda=True, gpu={"name": "a GPU"}, cupy=False, cupy_reason="CuPy is not installed")
+    monkeypatch.setattr(helpers, "_PROBE", [gpu_no_cupy])
+    assert helpers.gpu_skip_reason() is None
+    assert "CuPy is not installed" in helpers.gpu_skip_reason(("cupy",))
+    assert _gpu_marks(get_technique("fftmask"), "cuda").args == ("cupy",)  # its cuda runs cuFFT via CuPy
+    assert _gpu_marks(get_technique("clamp"), "cuda").args == ()

@@ -380,14 +380,7 @@ def test_cli_run_leaves_no_dask_processes(tmp_path):
 
 
 # -- a real GPU --------------------------------------------------------------------------------------
-def _have_gpu() -> bool:
-    from numba import cuda
-
-    return cuda.is_available()
-
-
 @pytest.mark.gpu
-@pytest.mark.skipif(not _have_gpu(), reason="needs an NVIDIA GPU and driver (numba.cuda.is_available() is false)")
 def test_cuda_on_a_real_gpu(dask_client):
     for size in (1, 1000, 100_000):
         inputs = TECH.make_inputs(size, seed=size)
