@@ -423,3 +423,18 @@ def test_cuda_columns_are_handed_over_not_copied():
     args = T.prepare("cuda", T.check_inputs(T.make_inputs(10_000)))
     view = cuda.as_cuda_array(args["a"])  # what a kernel receives: the same device pointer
     assert view.__cuda_array_interface__["data"][0] == args["a"].__cuda_array_interface__["data"][0]
+
+
+# -- the rename ----------------------------------------------------------------------------------
+def test_results_written_before_the_rename_load_under_the_new_name(tmp_path):
+    import json
+
+    from numbabench.results import FORMAT, load_results
+
+    row = {"technique": "frame", "target": "cpu", "size": 1000, "dtype": "float32", "phase": "compute",
+           "median_s": 1e-3, "status": "ok"}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"format": FORMAT, "version": 1, "rows": [row]}))
+    df = load_results(path)
+    assert list(df["technique"]) == ["dataframe"] and list(df["variant"]) == ["article"]
+    assert numbabench.get_technique(df["technique"][0]) is T
