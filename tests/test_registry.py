@@ -101,6 +101,12 @@ def test_cudasim_variant_equals_reference(elsewhere, name, target, variant, dtyp
     _check(elsewhere, (name, target, variant, dtype))
 
 
+def test_every_technique_and_target_has_cells():
+    covered = {(c.values[0], c.values[1]) for c in _cells(HOST_TARGETS + GPU_TARGETS + ("cudasim",))}
+    declared = {(n, t) for n in techniques() for t in get_technique(n).targets}
+    assert techniques() and covered == declared
+
+
 # -- the promise: a new technique module is covered the moment it exists ---------------------------
 def test_a_new_technique_module_is_covered_with_no_test_written_for_it(tmp_path):
     """``tests/planted_registry.py``, loaded through NUMBABENCH_TECHNIQUES, gets a cell for each
