@@ -66,11 +66,11 @@ def elsewhere(request):
     groups: dict[tuple, list] = {}
     for cell in cells:
         where = _process_for(cell)
-        gpu_needs = ("cupy",) if "cupy" in _gpu_marks(get_technique(cell[0]), cell[1]).args else ()
-        if cell[1] in GPU_TARGETS and helpers.gpu_skip_reason(gpu_needs):
+        if where is None:
+            continue
+        if cell[1] in GPU_TARGETS and helpers.gpu_skip_reason(_gpu_marks(get_technique(cell[0]), cell[1]).args):
             continue  # skipped, with the reason, by the conftest rule
-        if where is not None:
-            groups.setdefault(where, []).append(cell)
+        groups.setdefault(where, []).append(cell)
     out = {}
     for (simulator, env), group in groups.items():
         out.update(helpers.variant_problems_elsewhere(group, simulator=simulator, **dict(env)))
