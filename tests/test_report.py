@@ -302,7 +302,7 @@ def test_asv_loader_parses_params_and_tells_failed_from_skipped(tmp_path):
     coll = tidy.load(asv=[write_asv(tmp_path / "results")])
     df = coll.table
     b = "b" * 40
-    at = df[(df.commit == b) & (df.numba == "0.68.1") & ~df.env.str.contains("CUDASIM")]
+    at = df[(df.commit == b) & (df.numba == "0.68.1") & ~df.asv_env.str.contains("CUDASIM", na=False)]
     comp = at[at.phase == "compute"].set_index(["size", "target"])
     assert comp.loc[(1_000_000, "parallel"), "status"] == "failed"  # null
     assert comp.loc[(1_000_000, "cuda"), "status"] == "skipped"  # NaN: n/a
@@ -314,7 +314,7 @@ def test_asv_loader_parses_params_and_tells_failed_from_skipped(tmp_path):
     mem = at[at.phase == "peakmem_compute"].iloc[0]
     assert mem.value == 1.5e8 and mem.unit == "bytes"
     assert set(df.numba.dropna()) == {"0.67.1", "0.68.1"}  # from params, and from the env name
-    sim = df[df.env.str.endswith("NUMBA_ENABLE_CUDASIM1") & (df.status == "ok")]
+    sim = df[df.asv_env.str.endswith("NUMBA_ENABLE_CUDASIM1", na=False) & (df.status == "ok")]
     assert set(sim.target) == {"numpy", "cudasim"} and sim[sim.target == "cudasim"].simulated.all()
     assert sim[sim.target == "cudasim"].speedup_vs_numpy.isna().all()
     # numbabench's note beside the results says what asv's machine.json cannot: the GPU
@@ -369,7 +369,7 @@ def test_an_interrupted_run_with_no_rows_still_builds(tmp_path):
 
 def test_a_cluster_sweep_reports_each_host(tmp_path):
     """`numbabench run --cluster`: rows tagged with their host, the workers' survey, peaks per host."""
-    from numbabench.report import analysis, build, tidy
+    from numbabench.report import build, compare, tidy
 
     rows = []
     for host, scale in (("node-a", 1.0), ("node-b", 2.0)):
@@ -402,7 +402,7 @@ def test_a_cluster_sweep_reports_each_host(tmp_path):
     par = df[(df.target == "parallel") & (df.phase == "compute") & (df["size"] == CLAMP_SIZES[-1])].set_index("machine")
     assert par.loc["node-a", "speedup_vs_numpy"] == pytest.approx(par.loc["node-b", "speedup_vs_numpy"])
     assert par.loc["node-a", "roofline_fraction"] == pytest.approx(par.loc["node-a", "gbps"] / 90.0)
-    side = analysis.machines_side_by_side(coll)
+    side = compare.machines_side_by_side(coll)
     assert [r["machine"] for r in side[0]["rows"]] == ["node-a", "node-b"]
     html = build([path], out=tmp_path / "rep").read_text()
     assert "Machines side by side" in html and "NVIDIA L4" in html and "Xeon B" in html

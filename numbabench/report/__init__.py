@@ -6,7 +6,11 @@
 writes ``reports/<machine>/index.html`` (plots embedded as base64 PNG: no network, no external CSS
 or JS) and every figure beside it as PNG and SVG. The page is made with a jinja2 template
 (``templates/report.html.j2``) and matplotlib's Agg backend. The table behind it is
-``numbabench.report.tidy.load`` (the run rows' columns, plus where each row came from).
+``numbabench.report.tidy.load`` (the typed row's columns, plus where each row came from).
+
+Modules, imports flowing downward: ``model`` (Source, Collection, ordering, formats) <- ``tidy``
+and ``asv_results`` (files in) <- ``analysis`` (one machine's summary) <- ``compare`` (machines,
+commits, Numba versions), ``environment`` (the cards), ``figures`` <- this module (the page).
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import struct
 import tempfile
 from pathlib import Path
 
-from .tidy import Collection, load  # noqa: F401  (public)
+from .model import Collection
+from .tidy import load  # noqa: F401  (public)
 
 __all__ = ["build", "load", "render"]
 
@@ -29,89 +34,6 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return w, h
 
 
-def _env_cards(coll: Collection, machines: list[str]) -> list[dict]:
-    from .analysis import fmt_size
-
-    cards = []
-    for m in machines:
-        runs = [s for s in coll.sources if s.machine == m and s.kind == "run"]
-        asvs = [s for s in coll.sources if s.machine == m and s.kind == "asv"]
-        if runs:
-            s = max(runs, key=lambda s: s.date or "")
-            i, v = s.info, s.versions
-            cores = i.get("cores") or {}
-            gpu = i.get("gpu")
-            fields = [
-                ("CPU", i.get("cpu") or "?"),
-                ("cores", f"{cores.get('usable', '?')} usable of {cores.get('logical', '?')} logical"
-                 if isinstance(cores, dict) else str(cores)),
-                ("OS", i.get("os") or "?"),
-                ("GPU", (f"{gpu}, compute capability {i.get('compute_capability') or '?'}"
-                         + (f", {i['gpu_memory_gib']} GiB" if i.get("gpu_memory_gib") else "")) if gpu else "none"),
-                ("driver / CUDA", f"{i.get('driver') or '–'} / {i.get('cuda_runtime') or '–'}" if gpu else "–"),
-            ]
-            if i.get("threading_layer"):
-                fields.append(("Numba threads", str(i["threading_layer"])))
-            fields += [(k, v.get(k) or "not installed") for k in ("python", "numpy", "numba", "numba-cuda", "cupy")]
-            fields += [("commit", (s.commit or "unknown")[:12] + (" (+dirty)" if s.commit and "dirty" in s.commit else "")),
-                       ("date", s.date or "?")]
-            if s.peaks:
-                fields.append(("peaks", ", ".join(f"{k} {val:.1f} GB/s" for k, val in s.peaks.items())))
-            if s.load_average:
-                usable = cores.get("usable") if isinstance(cores, dict) else None
-                busy = usable and s.load_average[0] > usable
-                fields.append(("load average", " ".join(f"{x:g}" for x in s.load_average)
-                               + (f": busier than its {usable} cores, figures are noisy" if busy else "")))
-            if s.interrupted:
-                fields.append(("note", "this run was interrupted: some cells are missing"))
-            if len(runs) > 1:
-                fields.append(("results files", str(len(runs))))
-            cards.append({"title": m, "kind": f"numbabench run · {Path(s.path).name}", "fields": fields})
-        if asvs:
-            newest_first = sorted(asvs, key=lambda s: (s.date or "", bool(s.info.get("gpu"))), reverse=True)
-            s = newest_first[0]
-            i = {}  # each fact from the newest results file that has it (a note may sit beside only some)
-            for x in reversed(newest_first):
-                i.update({k: v for k, v in x.info.items() if v not in (None, "", {})})
-            if any(x.info.get("has_note") for x in asvs):
-                i["has_note"] = True
-            peaks = next((x.peaks for x in newest_first if x.peaks), {})
-            commits = sorted({x.commit for x in asvs if x.commit})
-            versions = sorted({x.versions.get("numba") for x in asvs if x.versions.get("numba")})
-            cores = i.get("cores") or {}
-            gpu = i.get("gpu")
-            fields = [
-                ("CPU", i.get("cpu") or "?"),
-                ("cores", f"{cores.get('usable')} usable of {cores.get('logical', '?')} logical"
-                 if isinstance(cores, dict) and cores.get("usable") else str(cores.get("logical") or "?")),
-                ("OS", i.get("os") or "?"),
-                ("RAM", _ram(i.get("ram"))),
-                ("GPU", (f"{gpu}, compute capability {i.get('compute_capability') or '?'}" if gpu
-                         else "none" if i.get("has_note") else "not recorded (no numbabench note beside the results)")),
-            ]
-            if gpu:
-                fields.append(("driver / CUDA", f"{i.get('driver') or '–'} / {i.get('cuda_runtime') or '–'}"))
-            fields += [("python", next((x.versions["python"] for x in newest_first if x.versions.get("python")), "?")),
-                       ("numba", ", ".join(versions) or "not recorded"),
-                       ("environments", ", ".join(sorted({x.env for x in asvs if x.env}))),
-                       ("commits", f"{len(commits)} (newest {(s.commit or '?')[:8]}, {s.date or '?'})")]
-            if peaks:
-                fields.append(("peaks", ", ".join(f"{k} {val:.1f} GB/s" for k, val in peaks.items()
-                                                  if isinstance(val, (int, float)))))
-            cards.append({"title": m, "kind": f"asv · {fmt_size(len(asvs))} results file{'s' if len(asvs) != 1 else ''}",
-                          "fields": fields})
-    return cards
-
-
-def _ram(value) -> str:
-    """asv's machine.json gives RAM as a string: bytes (asv 0.6), kB in older files."""
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return str(value or "?")
-    return f"{n / (2**30 if n > 2**32 else 2**20):.1f} GiB"
-
-
 def _shortpath(path: str) -> str:
     try:
         rel = os.path.relpath(path)
@@ -121,14 +43,14 @@ def _shortpath(path: str) -> str:
 
 
 def _asv_context(coll: Collection, machine: str) -> dict:
-    from .analysis import numba_versions
+    from .compare import numba_versions
 
     df = coll.table[coll.table.origin == "asv"]
     srcs = [s for s in coll.sources if s.kind == "asv"]
     failures = []
     for _, r in df[df.status == "failed"].iterrows():
         failures.append(f"{r.benchmark} ({r.target}, size {int(r['size']):,}) on {r.machine}, "
-                        f"commit {str(r.commit)[:8]}, {r.env}")
+                        f"commit {str(r.commit)[:8]}, {r.asv_env}")
     versions, _ = numba_versions(coll, machine)
     return {"sources": srcs, "machines": sorted({s.machine for s in srcs}),
             "commits": len({s.commit for s in srcs if s.machine == machine}) or len({s.commit for s in srcs}),
@@ -141,8 +63,8 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     """Write the page and its figures for ``coll`` into ``out``; return the page's path."""
     import jinja2
 
-    from . import analysis, figures
-    from .analysis import fmt_size, fmt_time, fmt_x
+    from . import analysis, compare, environment, figures
+    from .model import PHASE_MEANING, fmt_size, fmt_time, fmt_x
 
     machine = machine or analysis.primary_machine(coll)
     out = Path(out)
@@ -153,9 +75,9 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     for s in coll.sources:
         if s.machine == machine and s.kind == "run":
             peaks.update(s.peaks)
-    asv_machine = analysis.asv_machine(coll, machine)
-    hist = analysis.history(coll, asv_machine) if asv_machine else {}
-    versions, vtable = analysis.numba_versions(coll, asv_machine) if asv_machine else ([], None)
+    asv_machine = compare.asv_machine(coll, machine)
+    hist = compare.history(coll, asv_machine) if asv_machine else {}
+    versions, vtable = compare.numba_versions(coll, asv_machine) if asv_machine else ([], None)
     made = {
         "speedup": (figures.speedup_bars(summaries), "no correct, non-simulated timing with a NumPy baseline"),
         "time_vs_size": (figures.time_vs_size(snap, summaries), "no correct, non-simulated timing"),
@@ -182,7 +104,7 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     ran = set(snap[snap.status.isin(["ok", "wrong"])].target)
     not_run = {t: why for t, why in sorted(reasons.items(), key=lambda kv: kv[0]) if t not in ran}
     env_machines = [machine] + [m for m in coll.machines if m != machine]
-    cards = _env_cards(coll, env_machines)
+    cards = environment.cards(coll, env_machines)
     first = next((c for c in cards if c["title"] == machine), None)
     env = None
     if first:
@@ -193,19 +115,22 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
                               autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     jenv.filters.update(shortpath=_shortpath, t=fmt_time, x=fmt_x, size=fmt_size,
-                        pct=lambda v: "–" if v is None else (f"{v:.0%}" if v >= 0.01 else f"{v:.2%}"))
+                        pct=lambda v: "-" if v is None else (f"{v:.0%}" if v >= 0.01 else f"{v:.2%}"))
     html = jenv.get_template("report.html.j2").render(
         machine=machine, env=env, summaries=summaries, no_gpu=no_gpu, images=images, missing=missing, peaks=peaks,
-        asv=_asv_context(coll, asv_machine or machine), side_by_side=analysis.machines_side_by_side(coll),
+        asv=_asv_context(coll, asv_machine or machine), side_by_side=compare.machines_side_by_side(coll),
+        phases=PHASE_MEANING, any_gpu=any(c.kind == "gpu" and c.ran for s in summaries for c in s.cells),
         env_cards=cards, not_run=not_run, sources=coll.sources,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     page = out / "index.html"
-    _write_atomic(page, html)
+    _write_text(page, html)
     return page
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_text(path: Path, text: str) -> None:
+    """The page, atomically and readable by all (mkstemp makes 0600). To go when
+    ``numbabench.results.write_atomic`` writes text as well as a JSON document."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -213,7 +138,7 @@ def _write_atomic(path: Path, text: str) -> None:
             f.write(text)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600: a report is meant to be read
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

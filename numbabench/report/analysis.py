@@ -1,17 +1,17 @@
 """What the report says, worked out from the tidy table: headlines, summary, crossover, break-even.
 
-Every figure here comes from rows of one machine (``snapshot``): the rows of ``numbabench run`` when
-there are any, otherwise asv's newest commit. Rules that the page and the plots share:
+Every figure here comes from rows of one machine (``snapshot``): the rows of ``numbabench run`` (or
+``numbabench try``) when there are any, otherwise asv's newest commit. A *slot* is one target in
+one variant (``cpu · tuned``, ``cpu · article``). Rules that the page and the plots share:
 
-* a speedup is NumPy's compute time over the target's, from the same run, for a correct result;
-  a wrong result is never a speedup and the simulator never gets one (functional only);
-* the *best CPU target* is the fastest correct compute among the targets that run on the host
-  (numpy, cpu, parallel, ...);
-* the *crossover* is the smallest measured size at which a GPU target's end-to-end time (host in,
-  host out) beats the best CPU target's compute time;
-* the *break-even* is how many calls pay back a target's one-time costs (its compile, plus the
-  transfers to and from the GPU for a GPU target) against a reference: extra one-time cost divided
-  by the per-call saving, "never" when the target is not faster per call.
+* a speedup is ``numbabench.results.derive``'s: the best (fastest correct) NumPy variant's time over
+  the slot's, same run; a wrong result is never a speedup, the simulator never gets one;
+* on a GPU, ``compute`` is throughput (pipelined calls), ``latency`` and ``end_to_end`` are per call;
+* the *best CPU slot* is the fastest correct compute among the slots on the host (numpy included);
+* the *crossover* is the smallest measured size from which a GPU slot's end-to-end time (host in,
+  host out) beats the best CPU slot at that size and every larger size measured;
+* the *break-even* is how many calls pay back a slot's one-time costs (its compile, plus the
+  transfers for a GPU slot) against a reference: extra one-time cost over the per-call saving.
 """
 from __future__ import annotations
 
@@ -19,18 +19,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .tidy import Collection, dedupe, registry_targets, target_kind, target_order
+from ..results import DEFAULT_VARIANT
+from .model import (Collection, finite, fmt_size, fmt_time, fmt_x, registry_targets, slot_label,
+                    slot_order, target_kind, target_order, variant_order)
+from .tidy import dedupe
 
-MAIN_PHASES = ("compile", "compute", "h2d", "d2h", "end_to_end")
-
-
-def _f(v):
-    """A finite float or None."""
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+MAIN_PHASES = ("compile", "compute", "latency", "h2d", "d2h", "end_to_end")
 
 
 def version_key(v) -> tuple:
@@ -48,8 +42,13 @@ def primary_machine(coll: Collection) -> str:
     return coll.sources[0].machine
 
 
+def simulator_env(df):
+    """Rows of an asv environment that runs the simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return df.asv_env.astype(str).str.contains("NUMBA_ENABLE_CUDASIM1", regex=False)
+
+
 def snapshot(coll: Collection, machine: str):
-    """The rows the headline figures of ``machine`` are made of (one per cell and phase)."""
+    """The rows the headline figures of ``machine`` are made of (one per slot, size and phase)."""
     df = coll.table[coll.table.machine == machine]
     run = df[df.origin == "run"]
     if not run.empty:
@@ -59,7 +58,7 @@ def snapshot(coll: Collection, machine: str):
         return asv
     newest = asv.sort_values("date", na_position="first").commit.iloc[-1]
     at = asv[asv.commit == newest]
-    sim_env = at.env.str.contains("NUMBA_ENABLE_CUDASIM1", regex=False)
+    sim_env = simulator_env(at)
     if (~sim_env).any():  # host targets of a simulator environment repeat the main environment's
         at = at[~sim_env | at.simulated]
     versions = sorted({v for v in at.numba.dropna()}, key=version_key)
@@ -70,25 +69,34 @@ def snapshot(coll: Collection, machine: str):
 
 @dataclass
 class Cell:
-    """One target of one technique at one size: what the summary table shows."""
+    """One slot (a target in one variant) of one technique at one size: a row of the summary."""
 
     target: str
     kind: str  # cpu / gpu / sim
+    variant: str = DEFAULT_VARIANT
+    label: str = ""  # "cpu · tuned"; just "cpu" where the target shows one variant
     size: int | None = None
     status: str = "not run"  # ok / wrong / failed / skipped / not run
     why: str | None = None
-    compute_s: float | None = None
+    compute_s: float | None = None  # throughput on a GPU: pipelined calls
     spread_s: float | None = None
+    latency_s: float | None = None  # a GPU's per-call time, synchronized after every call
     e2e_s: float | None = None
     h2d_s: float | None = None
     d2h_s: float | None = None
     compile_s: float | None = None
     speedup: float | None = None
+    speedup_spread: float | None = None  # IQR of per-round ratios, when timed interleaved
+    speedup_latency: float | None = None
     speedup_e2e: float | None = None
     gbps: float | None = None
     roofline: float | None = None
     correct: bool | None = None
     max_abs_err: float | None = None
+    threading_layer: str | None = None
+
+    def __post_init__(self):
+        self.label = self.label or self.target
 
     @property
     def ran(self) -> bool:
@@ -104,10 +112,14 @@ class Cell:
         """What a caller with host data pays per call: compute on the host, end-to-end on a GPU."""
         return self.e2e_s if self.kind == "gpu" else self.compute_s
 
+    @property
+    def host_speedup(self) -> float | None:
+        return self.speedup_e2e if self.kind == "gpu" else self.speedup
+
 
 @dataclass
 class BreakEven:
-    target: str
+    target: str  # the slot's label
     reference: str
     one_time_s: float | None
     per_call_saving_s: float | None
@@ -117,7 +129,7 @@ class BreakEven:
 
 @dataclass
 class Crossover:
-    target: str
+    target: str  # the GPU slot's label
     size: int | None
     text: str
 
@@ -131,8 +143,12 @@ class TechniqueSummary:
     cells: list[Cell]
     best: Cell | None = None
     best_cpu: Cell | None = None
+    baseline: Cell | None = None  # the best NumPy variant: what every speedup is against
     headline: str = ""
+    variants_line: str = ""  # what the article's way costs against the tuned way
+    baseline_line: str = ""
     gpu_line: str = ""
+    verdict: str = ""  # the table's closing sentence: from which size the GPU wins end to end
     notes: list[str] = field(default_factory=list)
     crossovers: list[Crossover] = field(default_factory=list)
     break_even: list[BreakEven] = field(default_factory=list)
@@ -149,38 +165,16 @@ def _title(name: str) -> str:
         return ""
 
 
-def fmt_size(n) -> str:
-    return f"{int(n):,}" if n is not None else "?"
+def _text(v) -> str | None:
+    return None if v is None or v != v else str(v)
 
 
-def fmt_time(s) -> str:
-    s = _f(s)
-    if s is None:
-        return "–"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
-
-
-def fmt_x(v) -> str:
-    v = _f(v)
-    if v is None:
-        return "–"
-    return f"{v:.3g}×" if v < 100 else f"{v:,.0f}×"
-
-
-def _rows_for(df, technique):
-    return df[df.technique == technique]
-
-
-def _cell(df, technique, target, size, reasons) -> Cell:
-    kind = target_kind(target)
-    c = Cell(target=target, kind=kind, size=size)
-    here = df[(df.technique == technique) & (df.target == target)]
+def _cell(df, technique, target, variant, size, reasons, label) -> Cell:
+    c = Cell(target=target, kind=target_kind(target), variant=variant, label=label, size=size)
+    here = df[(df.technique == technique) & (df.target == target) & (df.variant == variant)]
     compile_rows = here[(here.phase == "compile") & (here.status == "ok")]
     if not compile_rows.empty:
-        c.compile_s = _f(compile_rows.median_s.min())
+        c.compile_s = finite(compile_rows.median_s.min())
     at = here[here["size"] == size]
     comp = at[at.phase == "compute"]
     if comp.empty:
@@ -194,22 +188,24 @@ def _cell(df, technique, target, size, reasons) -> Cell:
                      + (f"; {bad.error.dropna().iloc[0]}" if not bad.empty and bad.error.notna().any() else ""))
         return c
     r = comp.iloc[0]
-    c.status = str(r.status)
-    c.why = None if r.error is None or r.error != r.error else str(r.error)
-    c.compute_s, c.spread_s = _f(r.median_s), _f(r.spread_s)
-    c.speedup, c.gbps, c.roofline = _f(r.speedup_vs_numpy), _f(r.gbps), _f(r.roofline_fraction)
+    c.status, c.why = str(r.status), _text(r.error)
+    c.compute_s, c.spread_s = finite(r.median_s), finite(r.spread_s)
+    c.speedup, c.speedup_spread = finite(r.speedup_vs_numpy), finite(r.speedup_spread)
+    c.gbps, c.roofline = finite(r.gbps), finite(r.roofline_fraction)
     c.correct = None if r.correct is None or r.correct != r.correct else bool(r.correct)
-    c.max_abs_err = _f(r.max_abs_err)
-    if c.status == "wrong":
-        c.speedup = None  # never a speedup, whatever a file says
-    for phase, attr in (("end_to_end", "e2e_s"), ("h2d", "h2d_s"), ("d2h", "d2h_s")):
+    c.max_abs_err = finite(r.max_abs_err)
+    c.threading_layer = _text(r.threading_layer)
+    for phase, attr, sp in (("latency", "latency_s", "speedup_latency"), ("end_to_end", "e2e_s", "speedup_e2e"),
+                            ("h2d", "h2d_s", None), ("d2h", "d2h_s", None)):
         pr = at[(at.phase == phase) & (at.status == "ok")]
         if not pr.empty:
-            setattr(c, attr, _f(pr.median_s.iloc[0]))
-            if phase == "end_to_end" and c.status == "ok":
-                c.speedup_e2e = _f(pr.speedup_vs_numpy.iloc[0])
-    if kind == "sim":
-        c.speedup = c.speedup_e2e = c.roofline = None
+            setattr(c, attr, finite(pr.median_s.iloc[0]))
+            if sp and c.status == "ok":
+                setattr(c, sp, finite(pr.speedup_vs_numpy.iloc[0]))
+    if c.status != "ok" or c.kind == "sim":  # never a speedup, whatever a file says
+        c.speedup = c.speedup_spread = c.speedup_latency = c.speedup_e2e = None
+    if c.kind == "sim":
+        c.roofline = None
     return c
 
 
@@ -236,9 +232,7 @@ def headline_size(df, technique) -> int | None:
     if comp.empty:
         return None
     ok = comp[(comp.status == "ok") & ~comp.simulated]
-    with_base = ok.groupby("size").apply(
-        lambda g: (g.target == "numpy").any() and (g.target != "numpy").any(), include_groups=False)
-    good = [s for s, v in with_base.items() if v]
+    good = [s for s, g in ok.groupby("size") if (g.target == "numpy").any() and (g.target != "numpy").any()]
     if good:
         return int(max(good))
     if not ok.empty:
@@ -246,10 +240,17 @@ def headline_size(df, technique) -> int | None:
     return int(comp["size"].max())
 
 
-def _targets_of(df, technique) -> list[str]:
-    names = set(df[df.technique == technique].target.unique()) - {"n/a"}
-    names |= set(registry_targets(technique) or ())
-    return sorted(names, key=target_order)
+def slots_of(df, technique) -> list[tuple[str, str, str]]:
+    """(target, variant, label) of a technique: every variant its rows have, and every target the
+    registry declares (one "not run" slot where there are no rows)."""
+    mine = df[df.technique == technique]
+    targets = (set(mine.target.unique()) - {"n/a"}) | set(registry_targets(technique) or ())
+    out = []
+    for t in sorted(targets, key=target_order):
+        variants = sorted(set(mine[mine.target == t].variant)) or [DEFAULT_VARIANT]
+        for v in sorted(variants, key=variant_order):
+            out.append((t, v, slot_label(t, v, len(variants) > 1)))
+    return out
 
 
 def summarize(coll: Collection, machine: str) -> list[TechniqueSummary]:
@@ -260,20 +261,20 @@ def summarize(coll: Collection, machine: str) -> list[TechniqueSummary]:
     out = []
     for tech in sorted(df.technique.unique(), key=_technique_order):
         size = headline_size(df, tech)
-        sizes = sorted(int(s) for s in _rows_for(df, tech)["size"].unique())
+        sizes = sorted(int(s) for s in df[df.technique == tech]["size"].unique())
         cells = []
-        for t in _targets_of(df, tech):
+        for t, v, label in slots_of(df, tech):
+            s = size
             if target_kind(t) == "sim":  # the simulator has its own, small sizes: show its largest
-                mine = df[(df.technique == tech) & (df.target == t) & (df.phase == "compute")]
+                mine = df[(df.technique == tech) & (df.target == t) & (df.variant == v) & (df.phase == "compute")]
                 s = int(mine["size"].max()) if not mine.empty else size
-                cells.append(_cell(df, tech, t, s, reasons))
-            else:
-                cells.append(_cell(df, tech, t, size, reasons))
+            cells.append(_cell(df, tech, t, v, s, reasons, label))
         ts = TechniqueSummary(name=tech, title=_title(tech), size=size, sizes=sizes, cells=cells)
         _headline(ts)
-        ts.crossovers = crossovers(df, tech)
+        ts.crossovers = crossovers(df, tech, {(c.target, c.variant): c.label for c in cells})
+        ts.verdict = verdict(df, tech)
         ts.break_even = break_even(ts)
-        ts.other = other_phases(df, tech, size)
+        ts.other = other_phases(df, tech, size, {(c.target, c.variant): c.label for c in cells})
         out.append(ts)
     return out
 
@@ -288,49 +289,86 @@ def _technique_order(name):
     return (names.index(name), name) if name in names else (len(names), name)
 
 
+def _shown(c: Cell) -> str:
+    if c.status == "ok" and c.speedup is not None:
+        return f"{c.label} {fmt_x(c.speedup)}"
+    return f"{c.label} {'WRONG' if c.status == 'wrong' else c.status}"
+
+
 def _headline(ts: TechniqueSummary) -> None:
     usable = [c for c in ts.cells if c.usable and c.host_cost_s is not None]
     cpu = [c for c in usable if c.kind == "cpu"]
+    numpy = [c for c in usable if c.target == "numpy"]
     ts.best_cpu = min(cpu, key=lambda c: c.compute_s) if cpu else None
     ts.best = min(usable, key=lambda c: c.host_cost_s) if usable else None
+    ts.baseline = min(numpy, key=lambda c: c.compute_s) if numpy else None
     at = f"for {ts.name} at size {fmt_size(ts.size)}"
     if ts.best is None:
         ts.headline = f"On this machine, {at}, no target produced a correct timing."
     else:
-        b = ts.best
-        how = "end to end" if b.kind == "gpu" else ""
-        sp = b.speedup_e2e if b.kind == "gpu" else b.speedup
+        b, sp = ts.best, ts.best.host_speedup
+        how = " end to end" if b.kind == "gpu" else ""
         if b.target == "numpy":
-            ts.headline = f"On this machine, {at}, plain NumPy is the fastest: no Numba target beats it."
+            ts.headline = f"On this machine, {at}, NumPy ({b.label}) is the fastest: no Numba target beats it."
         elif sp is not None and sp < 1.1:
             ts.headline = (f"On this machine, {at}, no target is clearly faster than NumPy: the quickest, "
-                           f"{b.target}, is {fmt_x(sp)} NumPy{' ' + how if how else ''}.")
+                           f"{b.label}, is {fmt_x(sp)} NumPy{how}.")
         else:
-            ts.headline = (f"On this machine, {at}, the best target is {b.target}: "
-                           f"{fmt_x(sp)} NumPy{' ' + how if how else ''}.")
+            ts.headline = f"On this machine, {at}, the best target is {b.label}: {fmt_x(sp)} NumPy{how}."
+    _variant_lines(ts)
+    _gpu_line(ts)
+    for c in ts.cells:
+        if c.status == "wrong":
+            ts.notes.append(f"{c.label} gave a WRONG result (max abs error {c.max_abs_err:.3g}): not counted."
+                            if c.max_abs_err is not None else f"{c.label} gave a WRONG result: not counted.")
+        elif c.status == "failed":
+            ts.notes.append(f"{c.label} failed: {c.why or 'no reason recorded'}")
+    for c in ts.cells:
+        if c.kind == "sim" and c.ran:
+            verdict_ = "correct" if c.status == "ok" else "WRONG"
+            ts.notes.append(f"{c.label} ran the CUDA kernels at size {fmt_size(c.size)}: {verdict_} "
+                            "(functional check only, its times say nothing about a GPU).")
+
+
+def _variant_lines(ts: TechniqueSummary) -> None:
+    """What the article's way costs beside the tuned way, per target with both; which NumPy row
+    the speedups are against, and what the plain NumPy expression gives."""
+    parts = []
+    for t in sorted({c.target for c in ts.cells if c.target != "numpy" and c.kind != "sim"}, key=target_order):
+        mine = [c for c in ts.cells if c.target == t and c.ran]
+        article = [c for c in mine if c.variant == DEFAULT_VARIANT]
+        others = [c for c in mine if c.variant != DEFAULT_VARIANT]
+        if article and others:
+            parts.append(f"{_shown(article[0])} NumPy against " + ", ".join(_shown(c) for c in others))
+    if parts:
+        ts.variants_line = "The article's way: " + "; ".join(parts) + "."
+    numpys = [c for c in ts.cells if c.target == "numpy" and c.ran]
+    if ts.baseline is not None and len(numpys) > 1:
+        rest = [c for c in numpys if c is not ts.baseline]
+        ts.baseline_line = (f"Speedups are against NumPy's best, {ts.baseline.label} ({fmt_time(ts.baseline.compute_s)}); "
+                            + ", ".join(f"{c.label} is {fmt_x(c.speedup)} of it" if c.speedup is not None
+                                        else f"{c.label} {c.status}" for c in rest) + ".")
+
+
+def _gpu_line(ts: TechniqueSummary) -> None:
     gpus = [c for c in ts.cells if c.kind == "gpu"]
     ran = [c for c in gpus if c.usable]
     if ran:
-        parts = [f"{c.target} {fmt_x(c.speedup)} NumPy on device-resident data, {fmt_x(c.speedup_e2e)} end to end"
-                 for c in ran]
+        parts = []
+        for c in ran:
+            text = f"{c.label} {fmt_x(c.speedup)} NumPy on device-resident data (throughput)"
+            if c.speedup_latency is not None:
+                text += f", {fmt_x(c.speedup_latency)} per call (latency)"
+            parts.append(text + f", {fmt_x(c.speedup_e2e)} end to end")
         ts.gpu_line = "GPU: " + "; ".join(parts) + "."
     elif gpus:
-        ts.gpu_missing = {c.target: c.why or c.status for c in gpus}
+        ts.gpu_missing = {}
+        for c in gpus:
+            ts.gpu_missing.setdefault(c.target, c.why or c.status)
         why = "; ".join(f"{t}: {w}" for t, w in ts.gpu_missing.items())
         ts.gpu_line = f"GPU: no GPU timing here ({why})."
     else:
         ts.gpu_line = "GPU: this technique has no GPU target."
-    for c in ts.cells:
-        if c.status == "wrong":
-            ts.notes.append(f"{c.target} gave a WRONG result (max abs error {c.max_abs_err:.3g}): not counted."
-                            if c.max_abs_err is not None else f"{c.target} gave a WRONG result: not counted.")
-        elif c.status == "failed":
-            ts.notes.append(f"{c.target} failed: {c.why or 'no reason recorded'}")
-    sims = [c for c in ts.cells if c.kind == "sim" and c.ran]
-    for c in sims:
-        verdict = "correct" if c.status == "ok" else "WRONG"
-        ts.notes.append(f"{c.target} ran the CUDA kernels at size {fmt_size(c.size)}: {verdict} "
-                        "(functional check only, its times say nothing about a GPU).")
 
 
 def gpu_banner(summaries: list[TechniqueSummary]) -> dict[str, str]:
@@ -349,30 +387,59 @@ def gpu_banner(summaries: list[TechniqueSummary]) -> dict[str, str]:
     return reasons
 
 
-def crossovers(df, technique) -> list[Crossover]:
-    d = df[(df.technique == technique) & (df.status == "ok") & ~df.simulated]
+def _measured(df, technique):
+    d = df[(df.technique == technique) & (df.status == "ok") & ~df.simulated & (df.median_s > 0)]
     comp = d[d.phase == "compute"]
-    cpu = comp[comp.target.map(target_kind) == "cpu"]
-    best_cpu = cpu.groupby("size").median_s.min()
-    gpu_targets = sorted({t for t in df[df.technique == technique].target.unique() if target_kind(t) == "gpu"},
-                         key=target_order)
-    out = []
-    for t in gpu_targets:
-        e2e = d[(d.target == t) & (d.phase == "end_to_end")].set_index("size").median_s
-        common = sorted(set(e2e.index) & set(best_cpu.index))
-        if not common:
-            out.append(Crossover(t, None, f"{t}: no end-to-end timing next to a CPU one; no crossover to find"))
-            continue
-        wins = [s for s in common if e2e[s] < best_cpu[s]]
-        if wins:
-            s = int(wins[0])
-            out.append(Crossover(t, s, f"{t} end to end beats the best CPU target from size {fmt_size(s)} "
-                                       f"({fmt_time(e2e[s])} against {fmt_time(best_cpu[s])})"))
+    best_cpu = comp[comp.target.map(target_kind) == "cpu"].groupby("size").median_s.min()
+    gpu_e2e = d[(d.phase == "end_to_end") & (d.target.map(target_kind) == "gpu")]
+    return best_cpu, gpu_e2e
+
+
+def _wins_from(e2e, best_cpu) -> tuple[int | None, list]:
+    """The smallest common size from which ``e2e`` beats ``best_cpu`` at every larger common size."""
+    common = sorted(set(e2e.index) & set(best_cpu.index))
+    start = None
+    for s in reversed(common):
+        if e2e[s] < best_cpu[s]:
+            start = s
         else:
-            s = common[-1]
-            out.append(Crossover(t, None, f"{t}: no crossover in the measured sizes (end to end "
-                                          f"{fmt_time(e2e[s])} against {fmt_time(best_cpu[s])} at {fmt_size(s)})"))
+            break
+    return (int(start) if start is not None else None), common
+
+
+def crossovers(df, technique, labels: dict) -> list[Crossover]:
+    best_cpu, gpu_e2e = _measured(df, technique)
+    slots = sorted({(t, v) for t, v in zip(df[df.technique == technique].target, df[df.technique == technique].variant)
+                    if target_kind(t) == "gpu"}, key=slot_order)
+    out = []
+    for t, v in slots:
+        name = labels.get((t, v), t)
+        e2e = gpu_e2e[(gpu_e2e.target == t) & (gpu_e2e.variant == v)].groupby("size").median_s.min()
+        s, common = _wins_from(e2e, best_cpu)
+        if not common:
+            out.append(Crossover(name, None, f"{name}: no end-to-end timing next to a CPU one; no crossover to find"))
+        elif s is not None:
+            out.append(Crossover(name, s, f"{name} end to end beats the best CPU target from size {fmt_size(s)} "
+                                          f"({fmt_time(e2e[s])} against {fmt_time(best_cpu[s])})"))
+        else:
+            last = common[-1]
+            out.append(Crossover(name, None, f"{name}: no crossover in the measured sizes (end to end "
+                                             f"{fmt_time(e2e[last])} against {fmt_time(best_cpu[last])} at {fmt_size(last)})"))
     return out
+
+
+def verdict(df, technique) -> str:
+    """The one sentence that closes a technique's table: from which size the GPU wins end to end."""
+    best_cpu, gpu_e2e = _measured(df, technique)
+    best_gpu = gpu_e2e.groupby("size").median_s.min()
+    s, common = _wins_from(best_gpu, best_cpu)
+    if best_gpu.empty:
+        return "No GPU was measured here."
+    if not common:
+        return "The GPU was measured at sizes without a CPU timing beside them: no end-to-end comparison."
+    if s is None:
+        return "On this machine, the GPU does not win end to end at any size measured."
+    return f"On this machine, from size {fmt_size(s)} the GPU wins end to end."
 
 
 def _one_time(c: Cell) -> float | None:
@@ -386,12 +453,9 @@ def _one_time(c: Cell) -> float | None:
 
 
 def break_even(ts: TechniqueSummary) -> list[BreakEven]:
-    refs = []
-    if ts.best_cpu is not None:
-        refs.append(ts.best_cpu)
-    numpy = next((c for c in ts.cells if c.target == "numpy" and c.usable), None)
-    if numpy is not None and numpy is not ts.best_cpu:
-        refs.append(numpy)
+    refs = [ts.best_cpu] if ts.best_cpu is not None else []
+    if ts.baseline is not None and ts.baseline is not ts.best_cpu:
+        refs.append(ts.baseline)
     out = []
     for c in ts.cells:
         if not c.usable or c.target == "numpy":
@@ -402,143 +466,39 @@ def break_even(ts: TechniqueSummary) -> list[BreakEven]:
             mine, theirs = _one_time(c), _one_time(ref) or 0.0
             saving = ref.compute_s - c.compute_s
             if mine is None:
-                out.append(BreakEven(c.target, ref.target, None, saving, None,
+                out.append(BreakEven(c.label, ref.label, None, saving, None,
                                      "no compile" + (" or transfer" if c.kind == "gpu" else "") + " timing"))
                 continue
             extra = mine - theirs
             if saving <= 0:
-                out.append(BreakEven(c.target, ref.target, extra, saving, None,
+                out.append(BreakEven(c.label, ref.label, extra, saving, None,
                                      f"never: {fmt_time(c.compute_s)} per call against {fmt_time(ref.compute_s)}"))
                 continue
             calls = max(1, math.ceil(extra / saving)) if extra > 0 else 1
-            out.append(BreakEven(c.target, ref.target, extra, saving, calls,
-                                 f"{calls:,} call{'s' if calls != 1 else ''}"))
+            out.append(BreakEven(c.label, ref.label, extra, saving, calls, f"{calls:,} call{'s' if calls != 1 else ''}"))
     return out
 
 
-def other_phases(df, technique, size) -> list[dict]:
-    """Technique-specific phases (pickle sizes, FFT stages...) at the headline size, per target."""
+def other_phases(df, technique, size, labels: dict) -> list[dict]:
+    """Technique-specific phases (pickle sizes, FFT stages...) at the headline size, per slot."""
     d = df[(df.technique == technique) & ~df.phase.isin(MAIN_PHASES)]
     if d.empty:
         return []
     at = d[d["size"] == size] if size in set(d["size"]) else d[d["size"] == d["size"].max()]
     out = []
-    for _, r in at.sort_values(["phase", "target"], key=lambda s: s.map(
-            lambda v: target_order(v) if s.name == "target" else (v,))).iterrows():
+    rows = sorted(at.itertuples(), key=lambda r: ((r.phase,) + slot_order((r.target, r.variant))))
+    for r in rows:
         if r.status == "ok":
-            if _f(r.median_s) is not None:
+            if finite(r.median_s) is not None:
                 shown = fmt_time(r.median_s)
-                if _f(r.speedup_vs_numpy) is not None and r.target != "numpy":
+                if finite(r.speedup_vs_numpy) is not None and r.target != "numpy":
                     shown += f" ({fmt_x(r.speedup_vs_numpy)} NumPy)"
-            elif _f(r.value) is not None:
-                shown = f"{_f(r.value):,.4g} {r.unit if isinstance(r.unit, str) else ''}".strip()
+            elif finite(r.value) is not None:
+                shown = f"{finite(r.value):,.4g} {r.unit if isinstance(r.unit, str) else ''}".strip()
             else:
-                shown = "–"
+                shown = "-"
         else:
             shown = f"{r.status}: {r.error}" if isinstance(r.error, str) else str(r.status)
-        out.append({"phase": r.phase, "target": r.target, "size": int(r["size"]), "shown": shown,
-                    "status": r.status})
+        out.append({"phase": r.phase, "target": labels.get((r.target, r.variant), r.target),
+                    "size": int(r.size), "shown": shown, "status": r.status})
     return out
-
-
-# -- several machines -----------------------------------------------------------------------------
-def machines_side_by_side(coll: Collection) -> list[dict]:
-    """Per technique, the size measured on the most machines (two or more): a row per machine."""
-    if len(coll.machines) < 2:
-        return []
-    snaps = {m: snapshot(coll, m) for m in coll.machines}
-    out = []
-    techs = sorted({t for d in snaps.values() for t in d.technique.unique()}, key=_technique_order)
-    for tech in techs:
-        per = {m: d[(d.technique == tech) & (d.phase == "compute") & (d.status == "ok") & ~d.simulated]
-               for m, d in snaps.items()}
-        counts: dict[int, int] = {}
-        for d in per.values():
-            for s in set(d["size"]):
-                counts[int(s)] = counts.get(int(s), 0) + 1
-        common = [(n, s) for s, n in counts.items() if n >= 2]
-        if not common:
-            continue
-        size = max(common)[1]  # the size most machines measured, the larger on a tie
-        targets = sorted({t for d in per.values() for t in d[d["size"] == size].target}, key=target_order)
-        rows = []
-        for m, d in per.items():
-            at = d[d["size"] == size].set_index("target")
-            if at.empty:
-                continue
-            cells = {}
-            for t in targets:
-                if t in at.index:
-                    r = at.loc[t]
-                    r = r.iloc[0] if hasattr(r, "ndim") and r.ndim > 1 else r
-                    cells[t] = f"{fmt_time(r.median_s)} ({fmt_x(r.speedup_vs_numpy)})"
-                else:
-                    cells[t] = "–"
-            rows.append({"machine": m, "cells": cells})
-        out.append({"technique": tech, "size": size, "targets": targets, "rows": rows})
-    return out
-
-
-# -- asv: history and Numba versions ------------------------------------------------------------
-def asv_machine(coll: Collection, machine: str) -> str | None:
-    """The machine whose asv results the history shows: this one if asv ran here, else the first."""
-    names = [s.machine for s in coll.sources if s.kind == "asv"]
-    if not names:
-        return None
-    return machine if machine in names else names[0]
-
-
-def asv_rows(coll: Collection, machine: str):
-    """asv's correct compute rows of ``machine``, outside simulator environments (their NumPy rows
-    ran beside the simulator and belong to another environment of the matrix)."""
-    df = coll.table
-    a = df[(df.origin == "asv") & (df.machine == machine)]
-    return a[(a.phase == "compute") & (a.status == "ok") & ~a.simulated
-             & ~a.env.str.contains("NUMBA_ENABLE_CUDASIM1", regex=False)]
-
-
-def history(coll: Collection, machine: str):
-    """Compute times across commits: technique -> (size, DataFrame commit x target), newest Numba."""
-    a = asv_rows(coll, machine)
-    if a.empty:
-        return {}
-    versions = sorted(a.numba.dropna().unique(), key=version_key)
-    if versions:
-        a = a[a.numba.isna() | (a.numba == versions[-1])]
-    out = {}
-    for tech, g in a.groupby("technique"):
-        # the size with the most targets measured (the larger on a tie)
-        size = int(max(g.groupby("size").target.nunique().items(), key=lambda kv: (kv[1], kv[0]))[0])
-        g = g[g["size"] == size]
-        order = g.groupby("commit").date.min().sort_values()
-        table = g.pivot_table(index="commit", columns="target", values="median_s", aggfunc="min")
-        table = table.reindex(order.index)
-        table.attrs["dates"] = order
-        out[tech] = (size, table)
-    return out
-
-
-def numba_versions(coll: Collection, machine: str):
-    """Per technique and target: compute time per Numba version, all from one commit (the newest
-    commit measured with two or more versions) and one size (the largest such)."""
-    import pandas as pd
-
-    a = asv_rows(coll, machine)
-    a = a[a.numba.notna()]
-    versions = sorted(a.numba.unique(), key=version_key)
-    if len(versions) < 2:
-        return versions, None
-    rows = []
-    for (tech, target), g in a.groupby(["technique", "target"]):
-        best = None  # (size, date, commit)
-        for (size, commit), gg in g.groupby(["size", "commit"]):
-            if gg.numba.nunique() >= 2:
-                key = (int(size), gg.date.max(), commit)
-                best = key if best is None or key[:2] > best[:2] else best
-        if best is None:
-            continue
-        size, _, commit = best
-        at = g[(g["size"] == size) & (g.commit == commit)].groupby("numba").median_s.min()
-        rows.append({"technique": tech, "target": target, "size": size, "commit": commit,
-                     **{v: _f(at.get(v)) for v in versions}})
-    return versions, pd.DataFrame(rows)

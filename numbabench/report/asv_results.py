@@ -35,12 +35,16 @@ import re
 from pathlib import Path
 
 from ..errors import NumbabenchError, ResultsError
-from .tidy import STATUS_RANK, Source, default_dtype
+from ..fmt import first_line
+from ..results import DEFAULT_VARIANT, RENAMED_TECHNIQUES
+from ..targets import HOST_TARGETS
+from .model import STATUS_RANK, Source, default_dtype
 
 API_VERSION = 2  # asv.results.Results.api_version in asv 0.6
 
 KNOWN_PHASES = {
     "time_compute": "compute",
+    "time_latency": "latency",
     "time_end_to_end": "end_to_end",
     "time_h2d": "h2d",
     "time_d2h": "d2h",
@@ -66,8 +70,7 @@ def _load_json(path: Path, what: str):
     try:
         return json.loads(path.read_text(encoding="utf-8"))  # asv writes NaN/Infinity: json accepts them
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ResultsError(f"{path} is not a readable {what} ({first})") from None
+        raise ResultsError(f"{path} is not a readable {what} ({first_line(exc)})") from None
 
 
 def find_results_root(path: Path) -> Path:
@@ -185,13 +188,12 @@ def metric_phase(method: str, unit: str | None) -> tuple[str, bool]:
     return method, False  # peakmem_*, mem_* and anything else: a value with its unit
 
 
-SIDECAR_SUFFIX = ".numbabench.jsonl"  # numbabench's GPU/versions note beside asv's results
-
-
 def _sidecars(mdir: Path) -> dict[str, dict]:
     """Notes beside the results that are not results, flattened: numbabench's
     ``<hash8>-<env>.numbabench.jsonl`` (its newest line) under the name of the results file it goes
     with, any other JSON object under ``"*" + its own name`` (matched by commit and environment)."""
+    from ..asvsuite import SIDECAR_SUFFIX  # the suite writes the note: one name for both sides
+
     out = {}
     for p in sorted(mdir.glob(f"*{SIDECAR_SUFFIX}")):
         try:
@@ -285,7 +287,7 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
                if k.startswith("peaks.") and isinstance(v, (int, float)) and not isinstance(v, bool)},
     )
     base = {"origin": "asv", "source": str(path), "machine": machine, "commit": commit, "date": src.date,
-            "numba": numba, "env": env}
+            "numba": numba, "asv_env": env}
     rows: dict[tuple, dict] = {}
     attach: list[tuple[tuple, str, float]] = []
     for name, values in d["results"].items():
@@ -310,14 +312,16 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
         for j, (combo, value) in enumerate(zip(combos, result)):
             p = {n: parse_param(v) for n, v in zip(names, combo)}
             tech = str(p.get("technique", technique))
+            tech = RENAMED_TECHNIQUES.get(tech, tech)
+            variant = str(p.get("variant") or DEFAULT_VARIANT)
             target = str(p.get("target", "n/a"))
             if simulator_env and target == "cuda":
                 target = "cudasim"  # the same kernels, on the simulator
             size = p.get("size", 0)
             size = size if isinstance(size, int) else 0
             dtype = str(p.get("dtype") or default_dtype(tech) or "default")
-            key = (tech, target, size, dtype)
-            simulated = target == "cudasim" or simulator_env and target not in ("numpy", "cpu", "parallel")
+            key = (tech, target, variant, size, dtype)
+            simulated = target == "cudasim" or simulator_env and target not in HOST_TARGETS
             if method in COLUMN_METRICS:
                 if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
                     attach.append((key, COLUMN_METRICS[method], float(value)))
@@ -334,7 +338,7 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
                 status, error = "ok", None
             ok = status == "ok"
             q25, q75 = _stat(stats, "q_25", j), _stat(stats, "q_75", j)
-            row = dict(base, technique=tech, target=target, size=size, dtype=dtype, phase=phase,
+            row = dict(base, technique=tech, target=target, variant=variant, size=size, dtype=dtype, phase=phase,
                        status=status, error=error, simulated=bool(simulated), benchmark=name,
                        correct=True if ok and phase == "compute" else None,  # setup checked it against NumPy
                        median_s=float(value) if ok and is_time else None,

@@ -18,8 +18,8 @@ matplotlib.use("Agg")  # before pyplot: no display needed, ever
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from .analysis import TechniqueSummary, fmt_size, fmt_time, fmt_x  # noqa: E402
-from .tidy import target_kind, target_order  # noqa: E402
+from .analysis import TechniqueSummary  # noqa: E402
+from .model import fmt_size, fmt_time, fmt_x, slot_label, slot_order, target_kind  # noqa: E402
 
 COLORS = {
     "numpy": "#6b7280",
@@ -55,10 +55,27 @@ STYLE = {
 }
 
 
-def color(target: str) -> str:
-    if target in COLORS:
-        return COLORS[target]
-    return OTHER_COLORS[hash(target) % len(OTHER_COLORS)]
+def color(target: str, variant: str | None = None) -> str:
+    """A target's colour; the article's way of a target with another variant a lighter shade."""
+    base = COLORS.get(target) or OTHER_COLORS[sum(map(ord, str(target))) % len(OTHER_COLORS)]
+    if variant in (None, "tuned"):
+        return base
+    r, g, b = (int(base[i:i + 2], 16) for i in (1, 3, 5))
+    mix = 0.45 if variant == "article" else 0.25
+    return "#" + "".join(f"{int(c + (255 - c) * mix):02x}" for c in (r, g, b))
+
+
+def _page_labels(summaries) -> dict[tuple[str, str], str]:
+    """(target, variant) -> label, the same on every plot of the page."""
+    per: dict[str, set] = {}
+    for s in summaries:
+        for c in s.cells:
+            per.setdefault(c.target, set()).add(c.variant)
+    return {(t, v): slot_label(t, v, len(vs) > 1) for t, vs in per.items() for v in vs}
+
+
+def _slot_color(t, v, labels) -> str:
+    return color(t, v if labels.get((t, v), t) != t else None)
 
 
 @dataclass
@@ -122,30 +139,32 @@ def _grid(n: int, ncols: int = 3, w: float = 4.1, h: float = 3.0):
 
 
 def _bar_slots(summaries, value, include_numpy=False, gpu_e2e=False):
-    """The bar positions shared by every technique: (target, phase) in target order, for targets
+    """The bar positions shared by every technique: (target, variant, phase) in slot order, for slots
     with something to show (a value, or a wrong/failed result to flag) in at least one technique."""
     def shown(c, ph="compute"):
         return bool(value(c, ph)) or c.status in ("wrong", "failed")
 
-    targets = sorted({c.target for s in summaries for c in s.cells if c.kind != "sim"
-                      and (include_numpy or c.target != "numpy") and shown(c)}, key=target_order)
+    pairs = sorted({(c.target, c.variant) for s in summaries for c in s.cells if c.kind != "sim"
+                    and (include_numpy or c.target != "numpy") and shown(c)}, key=slot_order)
     slots = []
-    for t in targets:
-        slots.append((t, "compute"))
+    for t, v in pairs:
+        slots.append((t, v, "compute"))
         if gpu_e2e and target_kind(t) == "gpu":
-            slots.append((t, "end_to_end"))
+            slots.append((t, v, "end_to_end"))
     return slots
 
 
-def _footnote(fig, summaries, slots, extra=""):
-    """Say which targets have no bars at all, so an empty slot is never a silent omission."""
-    drawn = {t for t, _ in slots}
-    missing = sorted({c.target for s in summaries for c in s.cells
-                      if c.kind != "sim" and c.target not in drawn and c.target != "numpy"}, key=target_order)
-    sims = sorted({c.target for s in summaries for c in s.cells if c.kind == "sim" and c.ran})
+def _footnote(fig, summaries, slots, labels, extra=""):
+    """Say which slots have no bars at all, so an empty slot is never a silent omission."""
+    drawn = {(t, v) for t, v, _ in slots}
+    missing = sorted({(c.target, c.variant) for s in summaries for c in s.cells
+                      if c.kind != "sim" and (c.target, c.variant) not in drawn and c.target != "numpy"},
+                     key=slot_order)
+    sims = sorted({c.label for s in summaries for c in s.cells if c.kind == "sim" and c.ran})
     parts = []
     if missing:
-        parts.append("no timing here for " + ", ".join(missing) + " (see the summary for why)")
+        parts.append("no timing here for " + ", ".join(labels.get(p, p[0]) for p in missing)
+                     + " (see the summary for why)")
     if sims:
         parts.append(", ".join(sims) + ": functional only, never drawn")
     if extra:
@@ -176,12 +195,14 @@ def _status_label(cell) -> tuple[str, str]:
 
 
 def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, show_size=True,
-                  rotate=False, tick=None):
-    """Bars per technique (x) and target (slot), log y. ``value(cell, phase)`` gives a bar's height
-    or None; a cell with no bar but a wrong/failed result is flagged in its slot. ``ref``: (y, label)
-    of a dashed reference line. Returns the figure, or None when there is no bar to draw."""
-    vals = [value(c, ph) for s in summaries for c in s.cells for (t, ph) in slots if c.target == t]
-    vals = [v for v in vals if v]
+                  rotate=False, tick=None, e2e_name="end to end"):
+    """Bars per technique (x) and slot, log y. ``value(cell, phase)`` gives a bar's height or None;
+    a cell with no bar but a wrong/failed result is flagged in its slot (never a bar: a wrong answer
+    is no speedup). ``ref``: (y, label) of a dashed reference line. None when there is no bar."""
+    labels = _page_labels(summaries)
+    vals = [value(c, ph) for s in summaries for c in s.cells for (t, v, ph) in slots
+            if (c.target, c.variant) == (t, v) and c.status == "ok"]
+    vals = [x for x in vals if x]
     if not slots or not vals:
         return None
     fig, ax = plt.subplots(figsize=(max(8.5, 0.5 * len(summaries) * len(slots) + 2), 3.8))
@@ -192,24 +213,24 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
     ax.set_ylim(ymin, ymax)
     handles = {}
     for i, s in enumerate(summaries):
-        cells = {c.target: c for c in s.cells}
-        for j, (t, ph) in enumerate(slots):
+        cells = {(c.target, c.variant): c for c in s.cells}
+        for j, (t, v, ph) in enumerate(slots):
             x = i - 0.4 + width * (j + 0.5)
-            c = cells.get(t)
-            v = value(c, ph) if c is not None else None
-            if v:
-                e2e = ph == "end_to_end"
-                handles[(t, ph)] = ax.bar(x, v, width * 0.92, color=color(t), hatch="////" if e2e else None,
-                                          edgecolor=color(t) if e2e else "white", alpha=0.55 if e2e else 1.0,
-                                          linewidth=0.6)
-                ax.text(x, v * 1.08, label(v), ha="center", va="bottom", fontsize=7.5, color="#111827",
+            c = cells.get((t, v))
+            y = value(c, ph) if c is not None and c.status == "ok" else None
+            if y:
+                e2e, col = ph == "end_to_end", _slot_color(t, v, labels)
+                handles[(t, v, ph)] = ax.bar(x, y, width * 0.92, color=col, hatch="////" if e2e else None,
+                                             edgecolor=col if e2e else "white", alpha=0.55 if e2e else 1.0,
+                                             linewidth=0.6)
+                ax.text(x, y * 1.08, label(y), ha="center", va="bottom", fontsize=7.5, color="#111827",
                         rotation=90 if rotate else 0)
             elif c is not None and flag and ph == "compute":
                 text, col = _status_label(c)
                 if text:
                     _mark(ax, x, text, col, ymin * 1.15)
     if ref:
-        handles[("ref", ref[1])] = ax.axhline(ref[0], color="#111827", linewidth=1.1, linestyle="--")
+        handles[("ref", ref[1], "")] = ax.axhline(ref[0], color="#111827", linewidth=1.1, linestyle="--")
     ax.set_xticks(range(len(summaries)))
     ax.set_xticklabels([f"{s.name}\n(size {fmt_size(s.size)})" if show_size else s.name for s in summaries])
     ax.set_xlim(-0.55, len(summaries) - 0.45)
@@ -219,52 +240,67 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(ylabel)
     ax.grid(axis="x", visible=False)
-    names = [{"end_to_end": f"{t} end to end", "compute": t}.get(ph, ph) for (t, ph) in handles]
-    ax.legend(list(handles.values()), names, ncols=min(7, len(handles)), loc="upper center",
-              bbox_to_anchor=(0.5, 1.13))
-    _footnote(fig, summaries, slots)
+    names = [ref[1] if t == "ref" else labels.get((t, v), t) + (f" {e2e_name}" if ph == "end_to_end" else "")
+             for (t, v, ph) in handles]
+    ax.legend(list(handles.values()), names, ncols=min(6, len(handles)), loc="upper center",
+              bbox_to_anchor=(0.5, 1.13 + 0.07 * ((len(handles) - 1) // 6)))
+    _footnote(fig, summaries, slots, labels)
     return fig
 
 
 # -- 2. speedup bars -------------------------------------------------------------------------
 def speedup_bars(summaries: list[TechniqueSummary]) -> Figure | None:
-    slots = _bar_slots(summaries, _speedup_of, gpu_e2e=True)
+    slots = _bar_slots(summaries, _speedup_of, include_numpy=True, gpu_e2e=True)
+    slots = [sl for sl in slots if not (sl[0] == "numpy" and _is_baseline(summaries, sl))]
     with plt.rc_context(STYLE):
-        fig = _grouped_bars(summaries, slots, _speedup_of, fmt_x, "speedup vs NumPy (log)",
-                            ref=(1.0, "NumPy = 1×"), tick=_x_formatter())
+        fig = _grouped_bars(summaries, slots, _speedup_of, fmt_x, "speedup vs NumPy's best (log)",
+                            ref=(1.0, "NumPy's best = 1×"), tick=_x_formatter(), e2e_name="end to end, per call")
     if fig is None:
         return None
-    return Figure("speedup", "Speedup vs NumPy",
-                  "NumPy's time over each target's, same run, same size (the summary's size); higher is "
-                  "better, log scale. Hatched bars: GPU end to end (host in, host out). A wrong result "
-                  "has no bar; the simulator is functional only and never shown as a speedup.", fig)
+    return Figure("speedup", "Speedup vs NumPy's best · compute is throughput, hatched GPU bars end to end per call",
+                  "The best NumPy variant's time over each slot's (a target in one variant: the tuned way and "
+                  "the article's way side by side), same run, same size (the summary's size); higher is "
+                  "better, log scale. Solid bars: compute (on a GPU, pipelined throughput on device-resident "
+                  "data). Hatched bars: GPU end to end (host in, host out, per call). A wrong result has no "
+                  "bar; the simulator is functional only and never shown as a speedup.", fig)
+
+
+def _is_baseline(summaries, slot) -> bool:
+    """The NumPy variant every speedup is against, in every technique: a bar of 1× says nothing."""
+    t, v, _ = slot
+    bases = [s.baseline for s in summaries if s.baseline is not None]
+    return bool(bases) and all((b.target, b.variant) == (t, v) for b in bases)
 
 
 # -- 3. time vs size ---------------------------------------------------------------------------
+LINES = (("compute", "-"), ("latency", "-."), ("end_to_end", "--"))
+
+
 def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
-    d = df[(df.status == "ok") & ~df.simulated & df.phase.isin(["compute", "end_to_end"]) & (df.median_s > 0)]
+    d = df[(df.status == "ok") & ~df.simulated & df.phase.isin([p for p, _ in LINES]) & (df.median_s > 0)]
     techs = [s for s in summaries if not d[d.technique == s.name].empty]
     if not techs:
         return None
+    labels = _page_labels(summaries)
     with plt.rc_context(STYLE):
         fig, axes = _grid(len(techs))
         handles = {}
         for ax, s in zip(axes, techs):
             g = d[d.technique == s.name]
-            for t in sorted(g.target.unique(), key=target_order):
-                for ph, style in (("compute", "-"), ("end_to_end", "--")):
-                    line = g[(g.target == t) & (g.phase == ph)].sort_values("size")
-                    if line.empty or (ph == "end_to_end" and target_kind(t) != "gpu"):
+            for t, v in sorted(set(zip(g.target, g.variant)), key=slot_order):
+                for ph, style in LINES:
+                    line = g[(g.target == t) & (g.variant == v) & (g.phase == ph)].sort_values("size")
+                    if line.empty or (ph != "compute" and target_kind(t) != "gpu"):
                         continue
                     (h,) = ax.plot(line["size"], line.median_s, style, marker="o", markersize=3.5,
-                                   color=color(t), linewidth=1.6)
-                    handles[(t, ph)] = h
+                                   color=_slot_color(t, v, labels), linewidth=1.6)
+                    handles[(t, v, ph)] = h
             for cx in s.crossovers:
                 if cx.size is not None:
-                    ax.axvline(cx.size, color=color(cx.target), linestyle=":", linewidth=1.4)
+                    col = color(next((c.target for c in s.cells if c.label == cx.target), cx.target))
+                    ax.axvline(cx.size, color=col, linestyle=":", linewidth=1.4)
                     ax.annotate(f"crossover\n{fmt_size(cx.size)}", (cx.size, 1), xycoords=("data", "axes fraction"),
-                                xytext=(3, -3), textcoords="offset points", va="top", fontsize=7.5,
-                                color=color(cx.target))
+                                xytext=(3, -3), textcoords="offset points", va="top", fontsize=7.5, color=col)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.xaxis.set_major_locator(LogLocator(base=10))
@@ -287,15 +323,19 @@ def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
                 ax.set_xlabel("size  ·  no crossover in the measured sizes", color="#374151")
             else:
                 ax.set_xlabel("size")
-        labels = [f"{t} end to end" if ph == "end_to_end" else t for (t, ph) in handles]
-        fig.legend(list(handles.values()), labels, loc="upper center", ncols=min(7, len(handles)),
+        names = {"compute": "", "latency": " latency (per call)", "end_to_end": " end to end (per call)"}
+        texts = [labels.get((t, v), t) + names[ph] for (t, v, ph) in handles]
+        fig.legend(list(handles.values()), texts, loc="upper center", ncols=min(6, len(handles)),
                    bbox_to_anchor=(0.5, 1.0))
-        fig.tight_layout(rect=(0, 0, 1, 0.93 if len(axes) <= 3 else 0.96))
-        _footnote(fig, summaries, [(t, "compute") for t, _ in handles])
-    return Figure("time_vs_size", "Time vs size",
-                  "Median time per call (log-log); solid: compute, dashed: GPU end to end. A dotted "
-                  "line marks the CPU/GPU crossover: the smallest size where a GPU target's end-to-end "
-                  "time beats the best CPU target. Simulator times are not drawn.", fig)
+        rows = (len(handles) - 1) // 6 + 1
+        fig.tight_layout(rect=(0, 0, 1, (0.93 if len(axes) <= 3 else 0.96) - 0.04 * (rows - 1)))
+        _footnote(fig, summaries, list(handles), labels)
+    return Figure("time_vs_size", "Time vs size · compute is throughput; GPU latency and end to end are per call",
+                  "Median time per call (log-log). Solid: compute (on a GPU, pipelined throughput); dash-dot: "
+                  "GPU latency (synchronized after every call); dashed: GPU end to end (host in, host out). "
+                  "A lighter shade is the article's way beside the tuned way. A dotted line marks the "
+                  "CPU/GPU crossover: the smallest size from which a GPU slot's end-to-end time beats the "
+                  "best CPU slot. Simulator times are not drawn.", fig)
 
 
 # -- 4. roofline fraction ----------------------------------------------------------------------
@@ -316,10 +356,10 @@ def roofline(summaries: list[TechniqueSummary], peaks: dict) -> Figure | None:
                             tick=FuncFormatter(lambda v, _: _pct(v)))
     if fig is None:
         return None
-    return Figure("roofline", "Roofline fraction",
-                  "Achieved bandwidth (the technique's bytes moved over the median time) against the peak "
-                  "measured in the same run: STREAM copy/triad on all cores for CPU targets, a device copy "
-                  "for GPU targets. Data that fits in cache can pass 100%.", fig)
+    return Figure("roofline", "Roofline fraction · compute (throughput)",
+                  "Achieved bandwidth (the technique's bytes moved over the median compute time) against the "
+                  "peak measured in the same run: STREAM copy/triad on all cores for CPU targets, a device "
+                  "copy for GPU targets. Data that fits in cache can pass 100%.", fig)
 
 
 # -- 5. compile time -------------------------------------------------------------------------------
@@ -335,10 +375,15 @@ def compile_times(summaries: list[TechniqueSummary]) -> Figure | None:
         return None
     return Figure("compile", "Compile time",
                   "The JIT cost of the first call (first call minus the steady median), once per technique "
-                  "and target. The break-even table below says how many calls pay it back.", fig)
+                  "and slot. The break-even table below says how many calls pay it back.", fig)
 
 
 # -- 6. asv: history and Numba versions -------------------------------------------------------
+def _slot_parts(label: str) -> tuple[str, str | None]:
+    t, _, v = label.partition(" · ")
+    return t, (v or None)
+
+
 def history(hist: dict) -> Figure | None:
     if not hist:
         return None
@@ -349,16 +394,18 @@ def history(hist: dict) -> Figure | None:
         for ax, tech in zip(axes, techs):
             size, table = hist[tech]
             x = list(range(len(table.index)))
-            for t in sorted(table.columns, key=target_order):
-                (h,) = ax.plot(x, table[t].values, "-o", color=color(t), markersize=4, linewidth=1.6)
-                handles[t] = h
+            for label in table.columns:
+                (h,) = ax.plot(x, table[label].values, "-o", color=color(*_slot_parts(label)), markersize=4,
+                               linewidth=1.6)
+                handles[label] = h
             dates = table.attrs.get("dates")
-            labels = []
+            ticks = []
             for c in table.index:
                 d = dates.get(c) if dates is not None else None
-                labels.append(f"{str(c)[:8]}\n{d:%Y-%m-%d}" if d is not None and d == d else str(c)[:8])
+                ticks.append(f"{str(c)[:8]}\n{d:%Y-%m-%d}" if d is not None and d == d else str(c)[:8])
             ax.set_xticks(x)
-            ax.set_xticklabels(labels, fontsize=7.5, rotation=0 if len(x) <= 4 else 45, ha="center" if len(x) <= 4 else "right")
+            ax.set_xticklabels(ticks, fontsize=7.5, rotation=0 if len(x) <= 4 else 45,
+                               ha="center" if len(x) <= 4 else "right")
             ax.set_xlim(-0.5, len(x) - 0.5)
             ax.set_yscale("log")
             _dense_log_ticks(ax)
@@ -368,17 +415,17 @@ def history(hist: dict) -> Figure | None:
             ax.set_ylabel("compute, median")
         fig.legend(list(handles.values()), list(handles), loc="upper center", ncols=min(7, len(handles)))
         fig.tight_layout(rect=(0, 0, 1, 0.92 if len(axes) <= 3 else 0.96))
-    return Figure("asv_history", "History across commits (asv)",
-                  "asv's compute time per commit, oldest to newest, at the largest size asv measured; one "
-                  "line per target, newest Numba version of the matrix.", fig)
+    return Figure("asv_history", "History across commits (asv) · compute (throughput)",
+                  "asv's compute time per commit, oldest to newest, at the size with the most slots measured; "
+                  "one line per target (and variant), newest Numba version of the matrix.", fig)
 
 
 def numba_versions(versions: list[str], table) -> Figure | None:
     if table is None or table.empty or len(versions) < 2:
         return None
     old = versions[0]
-    t = table[table[old].notna()].sort_values(["technique", "target"], key=lambda s: s.map(
-        lambda v: target_order(v) if s.name == "target" else (v,)))
+    t = table[table[old].notna()]
+    t = t.assign(_k=[(tech,) + o for tech, o in zip(t.technique, t.order)]).sort_values("_k")
     if t.empty:
         return None
     newer = versions[1:]
@@ -400,7 +447,7 @@ def numba_versions(versions: list[str], table) -> Figure | None:
         ax.set_ylabel(f"time relative to numba {old}\n(lower is faster)")
         ax.grid(axis="x", visible=False)
         ax.legend(loc="upper center", ncols=len(newer) + 1, bbox_to_anchor=(0.5, 1.12))
-    return Figure("asv_numba_versions", "Numba version against Numba version (asv)",
+    return Figure("asv_numba_versions", "Numba version against Numba version (asv) · compute (throughput)",
                   f"Compute time with each newer Numba over the time with numba {old}: same machine, same "
                   "commit (the newest measured with several versions), largest size measured with both. "
                   "Below 1: faster.", fig)

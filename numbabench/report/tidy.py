@@ -1,111 +1,49 @@
 """Everything the report reads, as one tidy table.
 
-``load(results=[...], asv=[...])`` reads results files written by ``numbabench run`` and asv
-results directories and returns a ``Collection``: one pandas DataFrame with the columns of the run
-rows (``numbabench.results.ROW_KEYS`` and friends) plus where each row came from (``origin``,
-``source``, ``machine``, ``commit``, ``date``, ``numba``, ``env``), and one ``Source`` per file
-with what that file says about its machine (CPU, cores, GPU, driver, versions, targets that could
-not run and why, bandwidth peaks).
+``load(results=[...], asv=[...])`` reads results files written by ``numbabench run`` (a user's
+``numbabench try`` included) and asv results directories and returns a ``Collection``: one pandas
+DataFrame with the columns of the typed results row (``numbabench.results.COLUMNS``) plus where
+each row came from (``origin``, ``source``, ``machine``, ``commit``, ``date``, ``numba``,
+``asv_env``, ``benchmark``), and one ``Source`` per file with what that file says about its machine
+(CPU, cores, GPU, driver, versions, targets that could not run and why, bandwidth peaks, PTX).
+
+Speedups and roofline fractions come from ``numbabench.results.derive``, per file (and per host
+of a cluster sweep), exactly as ``numbabench run`` computes them when it writes the file.
 
 Nothing here measures anything and nothing needs a GPU. A user's mistake (a missing, corrupt or
 foreign file) is a ``NumbabenchError`` with one line that says which file and what is wrong.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import results
 from ..errors import NumbabenchError, ResultsError
-from ..results import ROW_KEYS
+from .model import STATUS_RANK, Collection, Source, default_dtype, target_kind  # noqa: F401 (public)
 
+#: where a row came from (``asv_env``: the asv environment; a row's own ``env`` is its settings)
+ORIGIN_KEYS = ("origin", "source", "machine", "commit", "date", "numba", "asv_env", "benchmark")
 #: columns every row of the table has (missing ones are filled with None / NaN)
-EXTRA_KEYS = ("min_s", "number", "bytes", "flops", "gflops", "simulated", "value", "unit")
-ORIGIN_KEYS = ("origin", "source", "machine", "commit", "date", "numba", "env", "benchmark")
-COLUMNS = ROW_KEYS + EXTRA_KEYS + ORIGIN_KEYS
-NUMERIC = ("size", "median_s", "spread_s", "repeats", "gbps", "roofline_fraction", "speedup_vs_numpy",
-           "max_abs_err", "min_s", "number", "bytes", "flops", "gflops", "value")
-
-STATUS_RANK = {"ok": 0, "wrong": 1, "failed": 2, "skipped": 3}  # which duplicate wins: lower
+COLUMNS = results.COLUMNS + ORIGIN_KEYS
 
 
-@dataclass
-class Source:
-    """One file the report read, and what it says about where its rows were measured."""
-
-    kind: str  # "run" (numbabench run) or "asv"
-    path: str
-    machine: str
-    info: dict = field(default_factory=dict)  # cpu, cores, os, gpu, compute_capability, driver, ...
-    versions: dict = field(default_factory=dict)
-    commit: str | None = None
-    date: str | None = None  # ISO 8601
-    targets: dict = field(default_factory=dict)  # target -> {"available": bool, "reason": str|None}
-    peaks: dict = field(default_factory=dict)
-    env: str | None = None  # asv environment name
-    options: dict = field(default_factory=dict)
-    interrupted: bool = False
-    load_average: list | None = None  # at the start of the run: a busy machine makes noisy figures
+def _numeric_columns() -> tuple[str, ...]:
+    """The row fields typed int or float (not bool): read as numbers, whatever a file wrote."""
+    out = []
+    for f in dataclasses.fields(results.Row):
+        types = {t.strip() for t in str(f.type).split("|")}
+        if types & {"int", "float"}:
+            out.append(f.name)
+    return tuple(out)
 
 
-@dataclass
-class Collection:
-    table: "object"  # pandas.DataFrame
-    sources: list[Source]
-
-    @property
-    def machines(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for s in self.sources:
-            seen.setdefault(s.machine, None)
-        return list(seen)
-
-
-# -- target facts, tolerant of names the core does not know ---------------------------------------
-def target_kind(name: str) -> str:
-    """'cpu' (host memory), 'gpu' (a real GPU) or 'sim' (the CUDA simulator: functional only)."""
-    from ..targets import TARGETS
-
-    t = TARGETS.get(name)
-    if t is None:
-        return "sim" if "sim" in str(name) else "cpu"
-    if t.simulated:
-        return "sim"
-    return "gpu" if t.on_device else "cpu"
-
-
-def target_order(name: str) -> tuple:
-    from ..targets import TARGETS
-
-    names = list(TARGETS)
-    return (names.index(name), "") if name in names else (len(names), str(name))
-
-
-def registry_targets(technique: str) -> tuple[str, ...] | None:
-    """The targets the registry declares for a technique, or None for a technique it lacks."""
-    try:
-        from ..registry import get_technique
-
-        return tuple(get_technique(technique).targets)
-    except Exception:  # a technique from another checkout, or a registry that fails to import
-        return None
-
-
-def default_dtype(technique: str) -> str | None:
-    try:
-        from ..registry import get_technique
-
-        return get_technique(technique).default_dtype()
-    except Exception:
-        return None
-
-
+NUMERIC = _numeric_columns()
 # -- numbabench run results files -------------------------------------------------------------
 def read_run_file(path) -> tuple[list[dict], list[Source]]:
     """The rows of one results file and a Source per machine in it: the machine that ran the sweep,
     or, for a sweep on a dask cluster (rows tagged with their ``host``), each host."""
-    from .. import results
-
     try:
         doc = results.read(path)  # ResultsError (one line) for a missing, corrupt or foreign file
     except ResultsError:
@@ -126,6 +64,7 @@ def read_run_file(path) -> tuple[list[dict], list[Source]]:
         options=dict(doc.get("options") or {}), interrupted=bool(doc.get("interrupted")),
         load_average=load if isinstance(load, list) else None,
     )
+    base.ptx = [dict(k) for k in doc.get("ptx") or [] if isinstance(k, dict)]
     hosts = _cluster_sources(doc, base)
     rows = []
     for i, r in enumerate(doc["rows"]):
@@ -134,23 +73,19 @@ def read_run_file(path) -> tuple[list[dict], list[Source]]:
         missing = [k for k in ("technique", "target", "phase") if not r.get(k)]
         if missing:
             raise ResultsError(f"{path}: row {i} has no {', '.join(missing)}; the file is damaged")
-        row = dict(r)
-        host = r.get("host")
+        row = results.upgrade_row(dict(r))  # an old file: variant "article", renamed techniques
+        row.setdefault("status", "ok" if _is_number(r.get("median_s")) or _is_number(r.get("value")) else "failed")
+        if row.get("simulated") is None:
+            row["simulated"] = target_kind(str(row["target"])) == "sim"
+        rows.append(normalize(row))
+    derive(rows, doc.get("peaks") if isinstance(doc.get("peaks"), dict) else {})
+    for row in rows:
+        host = row.get("host")
         src = base
         if host:
             src = hosts.get(str(host)) or hosts.setdefault(str(host), _host_source(base, str(host), {}))
-        row.setdefault("status", "ok" if _is_number(r.get("median_s")) or _is_number(r.get("value")) else "failed")
         row.update(origin="run", source=str(path), machine=src.machine, commit=src.commit, date=src.date,
-                   numba=src.versions.get("numba"), env="run", benchmark=None)
-        kind = target_kind(str(row["target"]))
-        if row.get("simulated") is None:
-            row["simulated"] = kind == "sim"
-        if (row.get("roofline_fraction") is None and row["phase"] == "compute" and row["status"] == "ok"
-                and _is_number(row.get("gbps")) and kind != "sim"):
-            peak = src.peaks.get("gpu_gbps" if kind == "gpu" else "cpu_gbps")
-            if peak:  # as numbabench.results.derive does, for a file written without it
-                row["roofline_fraction"] = row["gbps"] / peak
-        rows.append(row)
+                   numba=src.versions.get("numba"), asv_env=None, benchmark=None)
     used = {r["machine"] for r in rows}
     sources = ([base] if name in used or not hosts else []) + [s for h, s in hosts.items() if h in used or not rows]
     return rows, sources
@@ -203,26 +138,34 @@ def _is_number(v) -> bool:
 
 
 # -- the table ----------------------------------------------------------------------------------
-NO_SPEEDUP = ("compile", "h2d", "d2h")  # costs of getting somewhere, not answers
+def normalize(row: dict) -> dict:
+    """The keys ``results.derive`` reads, for a row of any file (a foreign one may lack them)."""
+    row.setdefault("variant", results.DEFAULT_VARIANT)
+    if not isinstance(row.get("size"), int) or isinstance(row.get("size"), bool):
+        row["size"] = int(row["size"]) if _is_number(row.get("size")) else 0
+    if not row.get("dtype"):
+        row["dtype"] = default_dtype(str(row["technique"])) or "default"
+    return row
 
 
-def derive_speedups(df):
-    """Speedup vs NumPy within each run and machine, as ``numbabench.results.derive`` computes it:
-    NumPy's median over the row's, same technique, size, dtype and phase (a GPU's end to end against
-    NumPy's compute), for correct, non-simulated rows only. Rows whose file carries a speedup keep it;
-    a wrong or simulated row never has one, whatever a file says."""
-    import numpy as np
+def derive(rows: list[dict], peaks: dict) -> list[dict]:
+    """Speedups and roofline fractions of one file's rows, by ``numbabench.results.derive``.
 
-    key = ["source", "machine", "env", "technique", "size", "dtype", "_phase"]
-    df = df.assign(_phase=df.phase.where(df.phase != "end_to_end", "compute"))
-    base = df[(df.target == "numpy") & (df.status == "ok") & (df.median_s > 0)]
-    base = base.groupby(key, dropna=False)["median_s"].min().rename("_base")
-    df = df.join(base, on=key)
-    eligible = (~df.phase.isin(NO_SPEEDUP) & (df.status == "ok") & (df.median_s > 0)
-                & ~df.simulated.fillna(False).astype(bool))
-    computed = np.where(eligible, df["_base"] / df["median_s"], np.nan)
-    df["speedup_vs_numpy"] = df["speedup_vs_numpy"].where(df["speedup_vs_numpy"].notna() & eligible, computed)
-    return df.drop(columns=["_base", "_phase"])
+    Rows of a target this checkout does not know get neither (derive needs the target's memory).
+    A roofline fraction asv measured itself (``track_roofline_fraction``) stays where derive has
+    no peak to compute one from."""
+    from ..targets import TARGETS
+
+    measured = {id(r): r.get("roofline_fraction") for r in rows if r.get("origin") == "asv"}
+    known = [r for r in rows if r.get("target") in TARGETS]
+    for r in rows:
+        if r.get("target") not in TARGETS:
+            r["speedup_vs_numpy"] = r["roofline_fraction"] = None
+    results.derive(known, peaks)
+    for r in rows:
+        if r.get("roofline_fraction") is None and measured.get(id(r)) is not None:
+            r["roofline_fraction"] = measured[id(r)]
+    return rows
 
 
 def to_frame(rows: list[dict]):
@@ -235,12 +178,13 @@ def to_frame(rows: list[dict]):
     for k in NUMERIC:
         df[k] = pd.to_numeric(df[k], errors="coerce")
     df["size"] = df["size"].fillna(0).astype("int64")
-    for k in ("technique", "target", "phase", "status", "machine", "source", "env"):
+    for k in ("technique", "target", "phase", "status", "machine", "source"):
         df[k] = df[k].astype(str)
     df["dtype"] = df["dtype"].fillna("default").astype(str)
+    df["variant"] = df["variant"].fillna(results.DEFAULT_VARIANT).astype(str)
     df["simulated"] = df["simulated"].map(lambda v: bool(v) if v is not None and v == v else False)
     df["date"] = pd.to_datetime(df["date"], utc=True, errors="coerce", format="ISO8601")
-    return derive_speedups(df)
+    return df
 
 
 def load(results=(), asv=()) -> Collection:
@@ -255,6 +199,11 @@ def load(results=(), asv=()) -> Collection:
         sources += s
     for path in asv:
         r, s = read_asv_dir(Path(path))
+        by_file: dict[str, list[dict]] = {}
+        for row in r:
+            by_file.setdefault(row["source"], []).append(normalize(row))
+        for src in s:  # one asv results file: one commit in one environment, with its note's peaks
+            derive(by_file.get(src.path, []), src.peaks)
         rows += r
         sources += s
     if not sources:
@@ -263,10 +212,11 @@ def load(results=(), asv=()) -> Collection:
 
 
 def dedupe(df):
-    """One row per (machine, technique, target, size, dtype, phase): the best status, then the newest."""
+    """One row per (machine, technique, target, variant, size, dtype, phase): the best status, then
+    the newest."""
     if df.empty:
         return df
     d = df.assign(_rank=df.status.map(STATUS_RANK).fillna(9))
     d = d.sort_values(["_rank", "date"], ascending=[True, False], na_position="last", kind="stable")
-    d = d.drop_duplicates(["machine", "technique", "target", "size", "dtype", "phase"], keep="first")
+    d = d.drop_duplicates(["machine", "technique", "target", "variant", "size", "dtype", "phase"], keep="first")
     return d.drop(columns="_rank").sort_index()
