@@ -195,7 +195,8 @@ def default_asv_runs():
 
 def sample_inputs(tmp_path: Path) -> tuple[Path, Path]:
     """A crafted GPU results file and an asv folder: every section of the page has something."""
-    run = write_run(tmp_path / "in" / "gpubox.json", run_doc(clamp_gpu_rows() + widget_rows()))
+    run = write_run(tmp_path / "in" / "gpubox.json",
+                    run_doc(clamp_gpu_rows() + widget_rows() + gaussian_variant_rows(), ptx=PTX))
     asv = write_asv(tmp_path / "in" / "asv")
     return run, asv
 
@@ -491,10 +492,15 @@ def test_no_arguments_takes_this_machines_newest_results_and_asv(tmp_path, monke
     os.utime(old, (1, 1))
     write_run(tmp_path / "results" / "someone-else-20270101-000000.json", run_doc([], machine="someone-else"))
     write_asv(tmp_path / ".asv" / "results")
+    write_asv(tmp_path / "reports" / me / "asv" / "results")  # a committed history: .asv/results wins
     results, asv = command.resolve_inputs(args)
     assert results == [Path("results") / new.name] and asv == [Path(".asv") / "results"]
     assert command.run(args) == 0
     assert (tmp_path / "reports" / me / "index.html").is_file()
+    import shutil
+
+    shutil.rmtree(tmp_path / ".asv")  # no local asv run: the history committed for this machine
+    assert command.resolve_inputs(args)[1] == [Path("reports") / me / "asv"]
 
 
 def test_loads_what_a_real_asv_run_writes(tmp_path):
@@ -528,27 +534,38 @@ def test_loads_what_a_real_asv_run_writes(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
     env.pop("PYTHONPATH", None)
-    for cmd in (["git", "init", "-q", "."], ["git", "add", "-A"], ["git", "commit", "-qm", "toy"]):
-        subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=proj, capture_output=True, text=True).stdout.strip()
     asv = [sys.executable, "-m", "asv"]
-    subprocess.run(asv + ["machine", "--yes", "--machine", "toybox"], cwd=proj, env=env, check=True,
-                   capture_output=True, timeout=120)
-    p = subprocess.run(asv + ["run", "--python=same", "--quick", "--set-commit-hash", head, "--machine", "toybox"],
-                       cwd=proj, env=env, capture_output=True, text=True, timeout=300)
-    assert (proj / ".asv" / "results" / "toybox" / "machine.json").is_file(), p.stdout[-2000:] + p.stderr[-2000:]
+    heads = []
+    for i, work in enumerate(("size // 10", "size // 5")):  # two commits: the second does twice the work
+        bench = proj / "benchmarks" / "bench_toy.py"
+        bench.write_text(bench.read_text().replace("size // 10", work))
+        for cmd in ((["git", "init", "-q", "."],) if i == 0 else ()) + (["git", "add", "-A"], ["git", "commit", "-qm", f"toy {i}"]):
+            subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
+        heads.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=proj, capture_output=True, text=True).stdout.strip())
+        if i == 0:
+            subprocess.run(asv + ["machine", "--yes", "--machine", "toybox"], cwd=proj, env=env, check=True,
+                           capture_output=True, timeout=120)
+        p = subprocess.run(asv + ["run", "--python=same", "--quick", "--set-commit-hash", heads[-1], "--machine", "toybox"],
+                           cwd=proj, env=env, capture_output=True, text=True, timeout=300)
+        assert len(list((proj / ".asv" / "results" / "toybox").glob(f"{heads[-1][:8]}-*.json"))) == 1, \
+            p.stdout[-2000:] + p.stderr[-2000:]
 
-    from numbabench.report import build, tidy
+    from numbabench.report import build, compare, tidy
 
-    df = tidy.load(asv=[proj]).table  # the project folder is found too
+    coll = tidy.load(asv=[proj])  # the project folder is found too
+    df = coll.table[coll.table.commit == heads[0]]
     comp = df[df.phase == "compute"].set_index(["size", "target"])
     assert comp.loc[(1000, "numpy"), "status"] == "ok" and comp.loc[(1000, "numpy"), "median_s"] > 0
     assert comp.loc[(20000, "cpu"), "status"] == "failed"
     assert comp.loc[(1000, "cuda"), "status"] == "skipped"
     assert set(df[df.phase == "compile"].median_s.dropna()) == {0.25}
-    assert df.commit.iloc[0] == head
+    # the history across the two commits, drawn from what asv wrote
+    size, table = compare.history(coll, "toybox")["toy"]
+    assert list(table.index) == heads and size == 1000 and list(table.columns) == ["numpy", "cpu"]
     page = build(asv=[proj / ".asv" / "results"], out=tmp_path / "rep")
-    assert "toy" in page.read_text()
+    html = page.read_text()
+    assert "toy" in html and "History across commits (asv)" in html and "2 commits" in html
+    assert (tmp_path / "rep" / "asv_history.png").stat().st_size > 1000
 
 
 @pytest.mark.skipif(not (ROOT / ".asv" / "results").is_dir(), reason="this checkout has no .asv/results yet")
@@ -557,3 +574,163 @@ def test_loads_this_projects_asv_results():
 
     df = tidy.load(asv=[ROOT / ".asv" / "results"]).table
     assert not df.empty and set(df.status) <= {"ok", "failed", "skipped"}
+
+
+# -- variants, latency, the PTX card, a user's `try` ------------------------------------------------
+GAUSS_N = (10_000, 1_000_000, 100_000_000)
+
+
+def gaussian_variant_rows():
+    """gaussian in two ways per target, as the fair-CPU sweep writes it: the article's way first
+    (NumPy's plain expression, the @vectorize ufunc...), then the tuned way; a GPU with throughput,
+    latency and end to end; a tuned variant that is fast and wrong; threading layers per row."""
+    per_elem = {("numpy", "article"): 2.0e-9, ("numpy", "tuned"): 1.25e-9, ("cpu", "article"): 4.2e-9,
+                ("cpu", "tuned"): 0.55e-9, ("parallel", "article"): 6.0e-9, ("parallel", "tuned"): 0.27e-9}
+    rows = []
+    for n in GAUSS_N:
+        for (target, variant), t in per_elem.items():
+            extra = {}
+            if target == "parallel":
+                layer = "omp" if variant == "article" else "workqueue"
+                extra = {"threading_layer": layer, "env": {"NUMBA_THREADING_LAYER": layer}}
+            rows.append(row("gaussian", target, n, median=t * n, variant=variant, **extra))
+        rows.append(row("gaussian", "parallel", n, median=0.01e-9 * n, variant="fused", status="wrong",
+                        speedup_vs_numpy=125.0, max_abs_err=3.0, error="result differs from the NumPy reference"))
+        for variant, k in (("article", 1.0), ("tuned", 0.9)):
+            rows.append(row("gaussian", "cuda", n, median=k * (0.004e-9 * n + 3e-6), variant=variant))
+            rows.append(row("gaussian", "cuda", n, "latency", k * (0.004e-9 * n + 3e-6) + 20e-6, variant=variant))
+            rows.append(row("gaussian", "cuda", n, "end_to_end", k * (0.1e-9 * n + 1e-3), variant=variant))
+    for (target, variant) in per_elem:
+        rows.append(row("gaussian", target, GAUSS_N[0], "compile", 0.3 if target != "numpy" else 1e-6,
+                        variant=variant))
+    return rows
+
+
+PTX = [{"kernel": "gaussian_kernel", "cc": "8.0", "registers": 18, "spills": 0, "ok": True, "reason": None},
+       {"kernel": "gaussian_kernel", "cc": "9.0", "registers": 20, "spills": 0, "ok": True, "reason": None},
+       {"kernel": "planted_spill", "cc": "9.0", "registers": 255, "spills": 48, "ok": False,
+        "reason": "spills 48 bytes to local memory"}]
+
+
+def test_variants_side_by_side_best_numpy_baseline_and_no_bar_for_a_wrong_one(tmp_path):
+    from numbabench.report import analysis, build, figures, tidy
+
+    run = write_run(tmp_path / "gpubox.json", run_doc(gaussian_variant_rows(), ptx=PTX))
+    s = {s.name: s for s in analysis.summarize(tidy.load([run]), "gpubox")}["gaussian"]
+    cells = {c.label: c for c in s.cells}
+    assert list(cells) == ["numpy · tuned", "numpy · article", "cpu · tuned", "cpu · article", "parallel · tuned",
+                           "parallel · fused", "parallel · article", "cuda · tuned", "cuda · article", "cudasim", "cupy"]
+    n = GAUSS_N[-1]
+    best_numpy = 1.25e-9 * n
+    assert s.baseline.label == "numpy · tuned"  # the best NumPy row, not the plain expression
+    assert cells["cpu · article"].speedup == pytest.approx(best_numpy / (4.2e-9 * n))
+    assert cells["numpy · article"].speedup == pytest.approx(1.25 / 2.0)  # the plain one stays, below 1x
+    assert s.best_cpu.label == "parallel · tuned" and s.best.label == "cuda · tuned"
+    assert "the best target is cuda · tuned: 12.6× NumPy end to end" in s.headline
+    assert "cpu · article 0.298× NumPy against cpu · tuned 2.27×" in s.variants_line
+    assert "parallel · article 0.208× NumPy against parallel · tuned 4.63×, parallel · fused WRONG" in s.variants_line
+    assert "numpy · article is 0.625× of it" in s.baseline_line
+    fused = cells["parallel · fused"]
+    assert fused.status == "wrong" and fused.speedup is None  # 125x claimed by the file: not a speedup
+    assert cells["cuda · tuned"].latency_s > cells["cuda · tuned"].compute_s  # per call vs pipelined
+    assert s.verdict == "On this machine, from size 100,000,000 the GPU wins end to end."
+
+    fig = figures.speedup_bars([s])
+    ax = fig.fig.axes[0]
+    heights = [round(b.get_height(), 6) for b in ax.patches]
+    # 5 correct host slots (not the NumPy baseline) + 2 cuda variants x (compute, end to end); fused: none
+    assert 125.0 not in heights and len(heights) == 9
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "cpu · article" in legend and "cpu · tuned" in legend and "numpy · article" in legend
+    assert "numpy · tuned" not in legend  # the baseline itself: 1x says nothing
+    assert any(t.get_text() == "wrong" for t in ax.texts)
+    assert "throughput" in fig.title and "per call" in fig.title
+
+    html = build([run], out=tmp_path / "rep").read_text()
+    assert "compute<br><small>throughput ± iqr</small>" in html and "latency<br><small>per call</small>" in html
+    assert "cpu · tuned" in html and "cpu · article" in html and "The article&#39;s way" in html
+    # the environment card: the threading layer differs between rows, the PTX layer per kernel
+    assert "differs between rows: omp (parallel · article); workqueue (parallel · tuned)" in html
+    assert "NUMBA_THREADING_LAYER=workqueue" in html
+    card = html[html.index('id="environment"'):]
+    assert "planted_spill" in card and "spills 48 bytes to local memory" in card and ">255<" in card
+    table = html[html.index('id="summary"'):html.index('id="speedup"')]
+    last = table[:table.rindex("</tbody>")].rstrip()
+    assert last.endswith("from size 100,000,000 the GPU wins end to end.</td></tr>")
+
+
+def test_an_old_results_file_reads_as_the_article_variant(tmp_path):
+    from numbabench.report import build, tidy
+
+    rows = [{k: v for k, v in r.items()} for r in clamp_gpu_rows()]
+    rows += [row("frame", "numpy", 1000, median=2e-4), row("frame", "cpu", 1000, median=1e-4)]
+    for r in rows:
+        r.pop("variant", None)
+    path = write_run(tmp_path / "old.json", run_doc(rows))
+    df = tidy.load([path]).table
+    assert set(df.variant) == {"article"}
+    assert "frame" not in set(df.technique) and "dataframe" in set(df.technique)
+    cpu = df[(df.technique == "dataframe") & (df.target == "cpu")].iloc[0]
+    assert cpu.speedup_vs_numpy == pytest.approx(2.0)
+    html = build([path], out=tmp_path / "rep").read_text()
+    assert "<td>cpu · article</td>" not in html and "<td>cpu</td>" in html  # one variant: the target's name
+    assert "PTX layer" not in html  # no PTX in the document: no table on the card
+
+
+def try_doc(gpu_rows, machine="trybox"):
+    """What `numbabench try mykernels.py:mygauss` writes: an ordinary results file, the technique
+    named after the user's function (the registry does not know it)."""
+    rows = []
+    for n in (1000, 100_000, 10_000_000):
+        rows.append(row("mygauss", "numpy", n, median=2e-9 * n + 1e-6))
+        rows.append(row("mygauss", "cpu", n, median=1.5e-9 * n + 1e-6))
+        rows.append(row("mygauss", "parallel", n, median=0.8e-9 * n + 5e-6))
+        rows += gpu_rows(n)
+    rows.append(row("mygauss", "cudasim", 1000, median=0.2))
+    targets = {t: {"available": True, "reason": None} for t in ("numpy", "cpu", "parallel", "cudasim")}
+    targets["cuda"] = {"available": False, "reason": "no CUDA GPU (no driver)"}
+    return run_doc(rows, machine=machine, targets=targets, gpu=None,
+                   options={"targets": ["numpy", "cpu", "parallel", "cuda", "cudasim"]})
+
+
+@pytest.mark.parametrize("gpu_rows, sentence", [
+    (lambda n: [], "No GPU was measured here."),
+    (lambda n: [row("mygauss", "cuda", n, median=1e-6), row("mygauss", "cuda", n, "end_to_end", 1.0)],
+     "On this machine, the GPU does not win end to end at any size measured."),
+    (lambda n: [row("mygauss", "cuda", n, median=1e-6), row("mygauss", "cuda", n, "end_to_end", 0.05e-9 * n + 1e-3)],
+     "On this machine, from size 10,000,000 the GPU wins end to end."),
+], ids=["no-gpu", "gpu-never-wins", "gpu-wins"])
+def test_a_users_try_results_get_the_crossover_and_one_closing_sentence(tmp_path, gpu_rows, sentence):
+    from numbabench.report import build
+
+    html = build([write_run(tmp_path / "try.json", try_doc(gpu_rows))], out=tmp_path / "rep").read_text()
+    assert "for mygauss at size 10,000,000" in html
+    table = html[html.index('id="summary"'):html.index('id="speedup"')]
+    assert table[:table.rindex("</tbody>")].rstrip().endswith(sentence + "</td></tr>")
+    assert html.count(sentence) == 1
+    if "wins" in sentence and "not" not in sentence:
+        assert "crossover" in html and "cuda end to end beats the best CPU target from size 10,000,000" in html
+
+
+COMMITTED_HISTORY = sorted(p for p in (ROOT / "reports").glob("*/asv") if p.is_dir())
+
+
+@pytest.mark.skipif(not COMMITTED_HISTORY, reason="no asv history committed under reports/<machine>/asv yet")
+def test_the_committed_asv_history_draws_history_and_numba_versions(tmp_path):
+    """The history `make asv-history` committed: every commit on the history plot, Numba against Numba."""
+    from numbabench.report import build, compare, tidy
+
+    for folder in COMMITTED_HISTORY:
+        coll = tidy.load(asv=[folder])
+        assert not coll.table.empty and set(coll.table.status) <= {"ok", "failed", "skipped"}
+        machine = compare.asv_machine(coll, coll.sources[0].machine)
+        hist = compare.history(coll, machine)
+        commits = {s.commit for s in coll.sources if s.machine == machine}
+        assert hist and max(len(t.index) for _, t in hist.values()) == len(commits) >= 2
+        versions, table = compare.numba_versions(coll, machine)
+        assert len(versions) >= 2 and table is not None and not table.empty
+        out = tmp_path / folder.parent.name
+        html = build(asv=[folder], out=out).read_text()
+        assert_self_contained(html)
+        for name in ("asv_history", "asv_numba_versions"):
+            assert (out / f"{name}.png").stat().st_size > 1000, name

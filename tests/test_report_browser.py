@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_report import sample_inputs
+from test_report import COMMITTED_HISTORY, sample_inputs
 
 TRAMPOLINE = (
     "import fcntl, os, sys\n"
@@ -180,20 +180,16 @@ PAGE_FACTS = """JSON.stringify({
 })"""
 
 
-def test_report_renders_in_headless_chromium(tmp_path):
+def open_in_chromium(page: Path, shot: Path) -> tuple[dict, list[str]]:
+    """Render ``page`` in headless Chromium: the page's facts, the console's errors, a screenshot."""
     binary = chromium_binary()
     if binary is None:
         pytest.skip("no chromium binary (Debian: apt-get install chromium; .ci/run installs it)")
-    from numbabench.report import build
-
-    run, asv = sample_inputs(tmp_path)
-    page = build([run], [asv], out=tmp_path / "report")
     with tempfile.TemporaryDirectory(prefix="numbabench-chromium-") as profile:
         b = Browser(binary, Path(profile))
         try:
             b.open(page.resolve().as_uri())
             facts = json.loads(b.evaluate(PAGE_FACTS))
-            shot = tmp_path / "report-screenshot.png"
             b.screenshot(shot)
             errors = b.errors()
         finally:
@@ -202,14 +198,44 @@ def test_report_renders_in_headless_chromium(tmp_path):
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(artifacts) / shot.name)
+    return facts, errors
 
+
+def assert_renders(facts: dict, errors: list[str], shot: Path) -> None:
     assert errors == [], errors
     assert facts["title"].startswith("numbabench") and "GPU" in facts["h1"]
-    assert len(facts["images"]) == 6, facts["images"]  # speedup, size, roofline, compile, 2 from asv
     broken = [i for i in facts["images"] if not (i["complete"] and i["w"] > 0 and i["h"] > 0)]
     assert broken == [], broken
-    assert facts["cards"] == 2 and facts["textLength"] > 2000
-    assert facts["wrongRows"] and all(c == "rgb(220, 38, 38)" for c in facts["wrongRows"])  # red
     assert facts["overflow"] <= 1, "the page scrolls sideways at 1280 px"
     assert facts["external"] == []
     assert shot.stat().st_size > 20_000
+
+
+HISTORY_FIGURES = {"History across commits (asv) · compute (throughput)",
+                   "Numba version against Numba version (asv) · compute (throughput)"}
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    from numbabench.report import build
+
+    run, asv = sample_inputs(tmp_path)
+    page = build([run], [asv], out=tmp_path / "report")
+    shot = tmp_path / "report-screenshot.png"
+    facts, errors = open_in_chromium(page, shot)
+    assert_renders(facts, errors, shot)
+    assert len(facts["images"]) == 6, facts["images"]  # speedup, size, roofline, compile, 2 from asv
+    assert HISTORY_FIGURES <= {i["alt"] for i in facts["images"]}
+    assert facts["cards"] == 3 and facts["textLength"] > 2000
+    assert facts["wrongRows"] and all(c == "rgb(220, 38, 38)" for c in facts["wrongRows"])  # red
+
+
+@pytest.mark.skipif(not COMMITTED_HISTORY, reason="no asv history committed under reports/<machine>/asv yet")
+def test_the_committed_asv_history_renders_in_headless_chromium(tmp_path):
+    from numbabench.report import build
+
+    for folder in COMMITTED_HISTORY:
+        page = build(asv=[folder], out=tmp_path / folder.parent.name)
+        shot = tmp_path / f"history-{folder.parent.name}-screenshot.png"
+        facts, errors = open_in_chromium(page, shot)
+        assert_renders(facts, errors, shot)
+        assert HISTORY_FIGURES <= {i["alt"] for i in facts["images"]}

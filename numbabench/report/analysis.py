@@ -309,7 +309,8 @@ def _headline(ts: TechniqueSummary) -> None:
         b, sp = ts.best, ts.best.host_speedup
         how = " end to end" if b.kind == "gpu" else ""
         if b.target == "numpy":
-            ts.headline = f"On this machine, {at}, NumPy ({b.label}) is the fastest: no Numba target beats it."
+            which = "NumPy" if b.label == "numpy" else f"NumPy ({b.label})"
+            ts.headline = f"On this machine, {at}, {which} is the fastest: no Numba target beats it."
         elif sp is not None and sp < 1.1:
             ts.headline = (f"On this machine, {at}, no target is clearly faster than NumPy: the quickest, "
                            f"{b.label}, is {fmt_x(sp)} NumPy{how}.")

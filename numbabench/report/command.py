@@ -1,7 +1,7 @@
 """``numbabench report [RESULTS.json ...] [--asv RESULTS_DIR] [--out DIR]``.
 
 With no arguments: the newest ``results/<this machine>-*.json`` and ``.asv/results`` when it
-exists. Prints the path of the page it wrote. A missing, corrupt or foreign file is one line and
+exists, else the asv history committed under ``reports/<this machine>/asv``. Prints the path of the page it wrote. A missing, corrupt or foreign file is one line and
 exit status 2 (``NumbabenchError``, printed by the CLI).
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "results/); a folder is read as asv results")
     parser.add_argument("--asv", action="append", type=Path, default=None, metavar="RESULTS_DIR",
                         help="an asv results folder (e.g. .asv/results); may be given more than once "
-                             "(default with no RESULTS: .asv/results if it exists)")
+                             "(default with no RESULTS: .asv/results if it exists, else the history committed "
+                             "under reports/<machine>/asv)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder for index.html and the figures (default reports/<machine>)")
 
@@ -37,6 +38,14 @@ def newest_results(folder: Path = Path("results")) -> Path | None:
     return max(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
+def committed_history(reports: Path = Path("reports")) -> Path | None:
+    """The asv history committed for this machine (``reports/<machine>/asv``), if there is one."""
+    from ..machine import machine_name
+
+    folder = reports / machine_name() / "asv"
+    return folder if folder.is_dir() and any(folder.rglob("machine.json")) else None
+
+
 def resolve_inputs(args) -> tuple[list[Path], list[Path]]:
     results: list[Path] = []
     asv: list[Path] = list(args.asv or [])
@@ -49,8 +58,11 @@ def resolve_inputs(args) -> tuple[list[Path], list[Path]]:
         newest = newest_results()
         if newest is not None:
             results.append(newest)
+        committed = committed_history()
         if DEFAULT_ASV.is_dir() and any(DEFAULT_ASV.glob("*/machine.json")):
             asv.append(DEFAULT_ASV)
+        elif committed is not None:
+            asv.append(committed)
         if not results and not asv:
             from ..machine import machine_name
 

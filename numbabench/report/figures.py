@@ -240,9 +240,10 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(ylabel)
     ax.grid(axis="x", visible=False)
+    keys = [k for k in slots if k in handles] + [k for k in handles if k[0] == "ref"]
     names = [ref[1] if t == "ref" else labels.get((t, v), t) + (f" {e2e_name}" if ph == "end_to_end" else "")
-             for (t, v, ph) in handles]
-    ax.legend(list(handles.values()), names, ncols=min(6, len(handles)), loc="upper center",
+             for (t, v, ph) in keys]
+    ax.legend([handles[k] for k in keys], names, ncols=min(6, len(handles)), loc="upper center",
               bbox_to_anchor=(0.5, 1.13 + 0.07 * ((len(handles) - 1) // 6)))
     _footnote(fig, summaries, slots, labels)
     return fig
@@ -250,10 +251,14 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
 
 # -- 2. speedup bars -------------------------------------------------------------------------
 def speedup_bars(summaries: list[TechniqueSummary]) -> Figure | None:
-    slots = _bar_slots(summaries, _speedup_of, include_numpy=True, gpu_e2e=True)
-    slots = [sl for sl in slots if not (sl[0] == "numpy" and _is_baseline(summaries, sl))]
+    baselines = {id(s.baseline) for s in summaries if s.baseline is not None}
+
+    def value(c, ph):  # the NumPy row a technique's speedups are against: a bar of 1x says nothing
+        return None if id(c) in baselines else _speedup_of(c, ph)
+
+    slots = _bar_slots(summaries, value, include_numpy=True, gpu_e2e=True)
     with plt.rc_context(STYLE):
-        fig = _grouped_bars(summaries, slots, _speedup_of, fmt_x, "speedup vs NumPy's best (log)",
+        fig = _grouped_bars(summaries, slots, value, fmt_x, "speedup vs NumPy's best (log)",
                             ref=(1.0, "NumPy's best = 1×"), tick=_x_formatter(), e2e_name="end to end, per call")
     if fig is None:
         return None
@@ -263,13 +268,6 @@ def speedup_bars(summaries: list[TechniqueSummary]) -> Figure | None:
                   "better, log scale. Solid bars: compute (on a GPU, pipelined throughput on device-resident "
                   "data). Hatched bars: GPU end to end (host in, host out, per call). A wrong result has no "
                   "bar; the simulator is functional only and never shown as a speedup.", fig)
-
-
-def _is_baseline(summaries, slot) -> bool:
-    """The NumPy variant every speedup is against, in every technique: a bar of 1× says nothing."""
-    t, v, _ = slot
-    bases = [s.baseline for s in summaries if s.baseline is not None]
-    return bool(bases) and all((b.target, b.variant) == (t, v) for b in bases)
 
 
 # -- 3. time vs size ---------------------------------------------------------------------------
