@@ -690,7 +690,9 @@ def try_doc(gpu_rows, machine="trybox"):
     targets = {t: {"available": True, "reason": None} for t in ("numpy", "cpu", "parallel", "cudasim")}
     targets["cuda"] = {"available": False, "reason": "no CUDA GPU (no driver)"}
     return run_doc(rows, machine=machine, targets=targets, gpu=None,
-                   options={"targets": ["numpy", "cpu", "parallel", "cuda", "cudasim"]})
+                   options={"targets": ["numpy", "cpu", "parallel", "cuda", "cudasim"]},
+                   **{"try": {"function": "mykernels.py:mygauss", "kind": "elementwise", "technique": "mygauss",
+                              "numpy_way": "vectorize"}})
 
 
 @pytest.mark.parametrize("gpu_rows, sentence", [
@@ -704,7 +706,8 @@ def test_a_users_try_results_get_the_crossover_and_one_closing_sentence(tmp_path
     from numbabench.report import build
 
     html = build([write_run(tmp_path / "try.json", try_doc(gpu_rows))], out=tmp_path / "rep").read_text()
-    assert "for mygauss at size 10,000,000" in html
+    assert "for mygauss at size 10,000,000" in html and "Your function mykernels.py:mygauss" in html
+    assert "against Python, not NumPy" in html  # its numpy row is np.vectorize: said, not hidden
     table = html[html.index('id="summary"'):html.index('id="speedup"')]
     assert table[:table.rindex("</tbody>")].rstrip().endswith(sentence + "</td></tr>")
     assert html.count(sentence) == 1

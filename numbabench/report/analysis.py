@@ -15,13 +15,13 @@ one variant (``cpu · tuned``, ``cpu · article``). Rules that the page and the 
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from ..results import DEFAULT_VARIANT
 from .model import (Collection, finite, fmt_size, fmt_time, fmt_x, registry_targets, slot_label,
                     slot_order, target_kind, target_order, variant_order)
+from .crossover import BreakEven, Crossover, break_even, crossovers, verdict  # noqa: F401 (public)
 from .tidy import dedupe
 
 MAIN_PHASES = ("compile", "compute", "latency", "h2d", "d2h", "end_to_end")
@@ -115,23 +115,6 @@ class Cell:
     @property
     def host_speedup(self) -> float | None:
         return self.speedup_e2e if self.kind == "gpu" else self.speedup
-
-
-@dataclass
-class BreakEven:
-    target: str  # the slot's label
-    reference: str
-    one_time_s: float | None
-    per_call_saving_s: float | None
-    calls: int | None  # None: never (or no data, see text)
-    text: str
-
-
-@dataclass
-class Crossover:
-    target: str  # the GPU slot's label
-    size: int | None
-    text: str
 
 
 @dataclass
@@ -271,12 +254,28 @@ def summarize(coll: Collection, machine: str) -> list[TechniqueSummary]:
             cells.append(_cell(df, tech, t, v, s, reasons, label))
         ts = TechniqueSummary(name=tech, title=_title(tech), size=size, sizes=sizes, cells=cells)
         _headline(ts)
+        ts.notes[:0] = tried_notes(coll, machine, tech)
         ts.crossovers = crossovers(df, tech, {(c.target, c.variant): c.label for c in cells})
         ts.verdict = verdict(df, tech)
         ts.break_even = break_even(ts)
         ts.other = other_phases(df, tech, size, {(c.target, c.variant): c.label for c in cells})
         out.append(ts)
     return out
+
+
+def tried_notes(coll: Collection, machine: str, technique: str) -> list[str]:
+    """What a `numbabench try` file says about a user's function: whose it is, what its NumPy row is."""
+    for s in coll.sources:
+        t = s.tried
+        if s.machine != machine or t.get("technique") != technique:
+            continue
+        notes = [f"Your {'kernel' if t.get('kind') == 'kernel' else 'function'} {t.get('function') or technique}, "
+                 "through every variant by `numbabench try`."]
+        if t.get("numpy_way") == "vectorize":
+            notes.append("Its numpy row is np.vectorize of the function, a Python loop: speedups here are "
+                         "against Python, not NumPy (give --reference FILE.py:FN for a NumPy baseline).")
+        return notes
+    return []
 
 
 def _technique_order(name):
@@ -386,98 +385,6 @@ def gpu_banner(summaries: list[TechniqueSummary]) -> dict[str, str]:
             if s.gpu_missing:
                 s.gpu_line = "GPU: not measured on this machine (why: see the note above)."
     return reasons
-
-
-def _measured(df, technique):
-    d = df[(df.technique == technique) & (df.status == "ok") & ~df.simulated & (df.median_s > 0)]
-    comp = d[d.phase == "compute"]
-    best_cpu = comp[comp.target.map(target_kind) == "cpu"].groupby("size").median_s.min()
-    gpu_e2e = d[(d.phase == "end_to_end") & (d.target.map(target_kind) == "gpu")]
-    return best_cpu, gpu_e2e
-
-
-def _wins_from(e2e, best_cpu) -> tuple[int | None, list]:
-    """The smallest common size from which ``e2e`` beats ``best_cpu`` at every larger common size."""
-    common = sorted(set(e2e.index) & set(best_cpu.index))
-    start = None
-    for s in reversed(common):
-        if e2e[s] < best_cpu[s]:
-            start = s
-        else:
-            break
-    return (int(start) if start is not None else None), common
-
-
-def crossovers(df, technique, labels: dict) -> list[Crossover]:
-    best_cpu, gpu_e2e = _measured(df, technique)
-    slots = sorted({(t, v) for t, v in zip(df[df.technique == technique].target, df[df.technique == technique].variant)
-                    if target_kind(t) == "gpu"}, key=slot_order)
-    out = []
-    for t, v in slots:
-        name = labels.get((t, v), t)
-        e2e = gpu_e2e[(gpu_e2e.target == t) & (gpu_e2e.variant == v)].groupby("size").median_s.min()
-        s, common = _wins_from(e2e, best_cpu)
-        if not common:
-            out.append(Crossover(name, None, f"{name}: no end-to-end timing next to a CPU one; no crossover to find"))
-        elif s is not None:
-            out.append(Crossover(name, s, f"{name} end to end beats the best CPU target from size {fmt_size(s)} "
-                                          f"({fmt_time(e2e[s])} against {fmt_time(best_cpu[s])})"))
-        else:
-            last = common[-1]
-            out.append(Crossover(name, None, f"{name}: no crossover in the measured sizes (end to end "
-                                             f"{fmt_time(e2e[last])} against {fmt_time(best_cpu[last])} at {fmt_size(last)})"))
-    return out
-
-
-def verdict(df, technique) -> str:
-    """The one sentence that closes a technique's table: from which size the GPU wins end to end."""
-    best_cpu, gpu_e2e = _measured(df, technique)
-    best_gpu = gpu_e2e.groupby("size").median_s.min()
-    s, common = _wins_from(best_gpu, best_cpu)
-    if best_gpu.empty:
-        return "No GPU was measured here."
-    if not common:
-        return "The GPU was measured at sizes without a CPU timing beside them: no end-to-end comparison."
-    if s is None:
-        return "On this machine, the GPU does not win end to end at any size measured."
-    return f"On this machine, from size {fmt_size(s)} the GPU wins end to end."
-
-
-def _one_time(c: Cell) -> float | None:
-    if c.compile_s is None:
-        return None
-    if c.kind == "gpu":
-        if c.h2d_s is None or c.d2h_s is None:
-            return None
-        return c.compile_s + c.h2d_s + c.d2h_s
-    return c.compile_s
-
-
-def break_even(ts: TechniqueSummary) -> list[BreakEven]:
-    refs = [ts.best_cpu] if ts.best_cpu is not None else []
-    if ts.baseline is not None and ts.baseline is not ts.best_cpu:
-        refs.append(ts.baseline)
-    out = []
-    for c in ts.cells:
-        if not c.usable or c.target == "numpy":
-            continue
-        for ref in refs:
-            if ref is c:
-                continue
-            mine, theirs = _one_time(c), _one_time(ref) or 0.0
-            saving = ref.compute_s - c.compute_s
-            if mine is None:
-                out.append(BreakEven(c.label, ref.label, None, saving, None,
-                                     "no compile" + (" or transfer" if c.kind == "gpu" else "") + " timing"))
-                continue
-            extra = mine - theirs
-            if saving <= 0:
-                out.append(BreakEven(c.label, ref.label, extra, saving, None,
-                                     f"never: {fmt_time(c.compute_s)} per call against {fmt_time(ref.compute_s)}"))
-                continue
-            calls = max(1, math.ceil(extra / saving)) if extra > 0 else 1
-            out.append(BreakEven(c.label, ref.label, extra, saving, calls, f"{calls:,} call{'s' if calls != 1 else ''}"))
-    return out
 
 
 def other_phases(df, technique, size, labels: dict) -> list[dict]:

@@ -65,6 +65,7 @@ def read_run_file(path) -> tuple[list[dict], list[Source]]:
         load_average=load if isinstance(load, list) else None,
     )
     base.ptx = [dict(k) for k in doc.get("ptx") or [] if isinstance(k, dict)]
+    base.tried = dict(doc["try"]) if isinstance(doc.get("try"), dict) else {}
     hosts = _cluster_sources(doc, base)
     rows = []
     for i, r in enumerate(doc["rows"]):
