@@ -737,3 +737,28 @@ def test_the_committed_asv_history_draws_history_and_numba_versions(tmp_path):
         assert_self_contained(html)
         for name in ("asv_history", "asv_numba_versions"):
             assert (out / f"{name}.png").stat().st_size > 1000, name
+
+
+def test_an_interleaved_speedup_is_shown_with_its_spread_and_latency_is_held_against_numpy(tmp_path):
+    """The worker's median of per-round ratios stays (derive keeps it); the best NumPy variant is the
+    baseline whichever comes first in the file; a GPU's per-call latency has its own speedup."""
+    from numbabench.report import analysis, build, tidy
+
+    rows = [row("clamp", "numpy", 1000, median=1e-3, variant="tuned"),
+            row("clamp", "numpy", 1000, median=2e-3, variant="article"),
+            row("clamp", "cpu", 1000, median=0.4e-3, variant="tuned", speedup_vs_numpy=2.6, speedup_spread=0.15,
+                speedup_base="tuned"),
+            row("clamp", "cuda", 1000, median=1e-5),
+            row("clamp", "cuda", 1000, "latency", 2e-4),
+            row("clamp", "cuda", 1000, "end_to_end", 5e-3)]
+    path = write_run(tmp_path / "r.json", run_doc(rows))
+    s = analysis.summarize(tidy.load([path]), "gpubox")[0]
+    cells = {c.label: c for c in s.cells}
+    assert s.baseline.label == "numpy · tuned"
+    assert cells["numpy · article"].speedup == pytest.approx(0.5)
+    assert (cells["cpu"].speedup, cells["cpu"].speedup_spread) == (2.6, 0.15)  # not 1e-3 / 0.4e-3
+    assert cells["cuda"].speedup_latency == pytest.approx(5.0) and cells["cuda"].speedup == pytest.approx(100)
+    assert "5× per call (latency)" in s.gpu_line and "(throughput)" in s.gpu_line
+    html = build([path], out=tmp_path / "rep").read_text()
+    assert "2.6× <small>± 0.15</small>" in html
+    assert s.verdict == "On this machine, the GPU does not win end to end at any size measured."
