@@ -445,6 +445,15 @@ def test_corrupt_or_foreign_results_file_is_one_line_exit_2(tmp_path, content, m
     assert not (tmp_path / "rep" / "index.html").exists()
 
 
+def test_an_out_that_is_a_file_is_one_line_exit_2(tmp_path):
+    run = write_run(tmp_path / "r.json", run_doc(clamp_gpu_rows()))
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    p = cli("report", run, "--out", taken)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "is a file, not a folder" in p.stderr and taken.read_text() == "mine"
+
+
 def test_corrupt_or_foreign_asv_folder_is_one_line_exit_2(tmp_path):
     from numbabench.errors import NumbabenchError
     from numbabench.report import tidy

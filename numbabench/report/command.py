@@ -73,8 +73,11 @@ def resolve_inputs(args) -> tuple[list[Path], list[Path]]:
 
 
 def run(args) -> int:
+    from ..paths import check_output_dir
     from . import build
 
+    if args.out is not None:
+        check_output_dir(args.out)  # a bad --out is one line before anything is read
     results, asv = resolve_inputs(args)
     page = build(results=results, asv=asv, out=args.out)
     print(f"report: {page}")
