@@ -668,6 +668,26 @@ def test_variants_side_by_side_best_numpy_baseline_and_no_bar_for_a_wrong_one(tm
     assert last.endswith("from size 100,000,000 the GPU wins end to end.</td></tr>")
 
 
+def test_the_card_reads_the_ptx_layers_own_summary(tmp_path):
+    """``numbabench.ptx.summary()``'s record (kernels as PTXResult.to_dict()), and a check that could not run."""
+    from numbabench.report import build
+
+    summary = {"ccs": ["sm_80", "sm_90"], "ok": False, "kernels": [
+        {"technique": "gaussian", "kernel": "gaussian_ufunc", "signature": "(float32[::1],)", "cc": "sm_90",
+         "ok": True, "error": None, "stage": "link", "registers": 16, "spill_bytes": 0},
+        {"technique": "planted", "kernel": "uses_np_empty", "signature": "(float32[::1],)", "cc": "sm_80",
+         "ok": False, "error": "PTX: np.empty is not supported in a kernel (line 12)", "stage": "ptx",
+         "registers": None, "spill_bytes": None}]}
+    html = build([write_run(tmp_path / "a.json", run_doc(clamp_gpu_rows(), ptx=summary))],
+                 out=tmp_path / "a").read_text()
+    card = html[html.index('id="environment"'):]
+    assert "gaussian.gaussian_ufunc((float32[::1],))" in card and ">16<" in card
+    assert "np.empty is not supported in a kernel (line 12)" in card
+    html = build([write_run(tmp_path / "b.json", run_doc(clamp_gpu_rows(), ptx={
+        "ok": False, "error": "the PTX check did not finish in 600 s", "kernels": []}))], out=tmp_path / "b").read_text()
+    assert "not checked: the PTX check did not finish in 600 s" in html
+
+
 def test_an_old_results_file_reads_as_the_article_variant(tmp_path):
     from numbabench.report import build, tidy
 

@@ -61,6 +61,8 @@ def run_card(coll: Collection, machine: str, runs: list[Source]) -> dict:
         fields.append(("note", "this run was interrupted: some cells are missing"))
     if len(runs) > 1:
         fields.append(("results files", str(len(runs))))
+    if s.ptx_error:
+        fields.append(("PTX layer", f"not checked: {s.ptx_error}"))
     return {"title": machine, "kind": f"numbabench run · {Path(s.path).name}", "fields": fields,
             "ptx": ptx_table(s.ptx)}
 
@@ -94,15 +96,22 @@ def row_settings(coll: Collection, machine: str) -> list[tuple[str, str]]:
 
 
 def ptx_table(ptx: list) -> list[dict]:
-    """The PTX layer's kernels for the card: one line per kernel and compute capability."""
+    """The PTX layer's kernels for the card: one line per kernel, signature and compute capability.
+
+    Reads both spellings of a kernel: ``{kernel, cc, registers, spills, ok, reason}`` and
+    ``numbabench.ptx.PTXResult.to_dict()`` (``technique``, ``signature``, ``spill_bytes``, ``error``)."""
     out = []
     for k in ptx or []:
-        regs, spills = k.get("registers"), k.get("spills")
+        regs = k.get("registers")
+        spills = k.get("spills", k.get("spill_bytes"))
         ok = bool(k.get("ok")) and not spills
-        why = k.get("reason") or ("spills registers" if spills else "")
-        out.append({"kernel": str(k.get("kernel") or "?"), "cc": str(k.get("cc") or "?"),
+        why = k.get("reason") or k.get("error") or ("spills registers to local memory" if spills else "")
+        name = ".".join(str(x) for x in (k.get("technique"), k.get("kernel") or "?") if x)
+        if k.get("signature"):
+            name += f"({k['signature']})"
+        out.append({"kernel": name, "cc": str(k.get("cc") or "?"),
                     "registers": "-" if regs is None else str(regs), "spills": "-" if spills is None else str(spills),
-                    "ok": ok, "why": str(why) if not ok or why else ""})
+                    "ok": ok, "why": str(why)})
     return sorted(out, key=lambda r: (r["kernel"], r["cc"]))
 
 

@@ -44,6 +44,7 @@ class Source:
     interrupted: bool = False
     load_average: list | None = None  # at the start of the run: a busy machine makes noisy figures
     ptx: list = field(default_factory=list)  # the PTX layer's kernels: {kernel, cc, registers, spills, ok, reason}
+    ptx_error: str | None = None  # why the PTX layer could not run, when it could not
     tried: dict = field(default_factory=dict)  # `numbabench try`: the user's function, its NumPy row's way
 
 

@@ -64,7 +64,7 @@ def read_run_file(path) -> tuple[list[dict], list[Source]]:
         options=dict(doc.get("options") or {}), interrupted=bool(doc.get("interrupted")),
         load_average=load if isinstance(load, list) else None,
     )
-    base.ptx = [dict(k) for k in doc.get("ptx") or [] if isinstance(k, dict)]
+    base.ptx, base.ptx_error = _ptx(doc.get("ptx"))
     base.tried = dict(doc["try"]) if isinstance(doc.get("try"), dict) else {}
     hosts = _cluster_sources(doc, base)
     rows = []
@@ -90,6 +90,17 @@ def read_run_file(path) -> tuple[list[dict], list[Source]]:
     used = {r["machine"] for r in rows}
     sources = ([base] if name in used or not hosts else []) + [s for h, s in hosts.items() if h in used or not rows]
     return rows, sources
+
+
+def _ptx(value) -> tuple[list[dict], str | None]:
+    """The PTX layer's kernels from a results document: a list of kernels, or ``ptx.summary()``'s
+    record (``{"kernels": [...], "error": ...}``); anything else is no PTX."""
+    if isinstance(value, dict):
+        kernels, error = value.get("kernels"), value.get("error")
+    else:
+        kernels, error = value, None
+    kernels = [dict(k) for k in kernels if isinstance(k, dict)] if isinstance(kernels, list) else []
+    return kernels, (str(error) if error else None)
 
 
 def _host_source(base: Source, host: str, peaks: dict) -> Source:
