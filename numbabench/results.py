@@ -136,11 +136,11 @@ def upgrade_row(r: dict) -> dict:
 
 def peak_key(target: str) -> str | None:
     """Which measured peak a target's compute rows are held against (None: no meaningful peak)."""
-    from .targets import get_target
+    from .targets import TARGETS
 
-    t = get_target(target)
-    if t.simulated:
-        return None  # the simulator's speed says nothing about any memory system
+    t = TARGETS.get(target)
+    if t is None or t.simulated:  # a target of another checkout, or the simulator: no peak
+        return None
     return "gpu_gbps" if t.on_device else "cpu_gbps"
 
 
@@ -170,7 +170,7 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
             r["speedup_vs_numpy"] = None
             r["speedup_base"] = None
         if r["status"] != "ok" or not r.get("median_s"):
-            r["speedup_vs_numpy"] = None
+            r["speedup_vs_numpy"] = r["speedup_spread"] = r["speedup_base"] = None
             continue
         if r["phase"] in ("compute", "latency") and r.get("gbps"):
             key = peak_key(r["target"])
@@ -179,7 +179,10 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
             if peak:
                 r["roofline_fraction"] = r["gbps"] / peak
                 r["roofline_level"] = key
-        if interleaved or r["phase"] in NO_SPEEDUP or r.get("simulated"):
+        if r["phase"] in NO_SPEEDUP or r.get("simulated"):
+            r["speedup_vs_numpy"] = r["speedup_spread"] = r["speedup_base"] = None
+            continue
+        if interleaved:
             continue
         phase = "compute" if r["phase"] in ("end_to_end", "latency") else r["phase"]  # vs NumPy's compute
         b = base.get((r.get("host"), r["technique"], r["size"], r["dtype"], phase))
@@ -200,16 +203,23 @@ def _clean(obj):
     return obj
 
 
-def write_atomic(path: Path, doc: dict) -> None:
-    """Write ``doc`` to ``path`` through a temp file in the same folder and a rename."""
+def write_atomic(path: Path, doc) -> None:
+    """Write ``doc`` (a JSON document, or text as it is) to ``path`` through a temp file in the
+    same folder and a rename, so a reader never sees half a file; permissions as for a new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(doc), f, indent=1)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if isinstance(doc, str):
+                f.write(doc)
+            else:
+                json.dump(_clean(doc), f, indent=1)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

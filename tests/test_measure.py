@@ -49,12 +49,9 @@ def test_plan_groups_pairs_by_process_and_environment():
     from numbabench.registry import get_technique
     from numbabench.runner import Options, group_env, plan
 
-    import os
-    os.environ["NUMBABENCH_TECHNIQUES"] = "planted"
-    try:
-        p = plan(Options(techniques=["planted_env", "clamp"], sizes=[100]), ["numpy", "cpu", "cudasim"])
-    finally:
-        del os.environ["NUMBABENCH_TECHNIQUES"]
+    import planted  # noqa: F401  (registers the planted techniques in this process)
+
+    p = plan(Options(techniques=["planted_env", "clamp"], sizes=[100]), ["numpy", "cpu", "cudasim"])
     groups = {g: [(c.technique, c.pairs) for c in cells] for g, cells in p.cells.items()}
     assert groups["host"] == [("planted_env", [("numpy", "article"), ("cpu", "article")]),
                               ("clamp", [("numpy", "article"), ("cpu", "article")])]

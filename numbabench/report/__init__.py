@@ -18,9 +18,9 @@ import base64
 import datetime as _dt
 import os
 import struct
-import tempfile
 from pathlib import Path
 
+from ..results import write_atomic
 from .model import Collection
 from .tidy import load  # noqa: F401  (public)
 
@@ -124,25 +124,8 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     page = out / "index.html"
-    _write_text(page, html)
+    write_atomic(page, html)
     return page
-
-
-def _write_text(path: Path, text: str) -> None:
-    """The page, atomically and readable by all (mkstemp makes 0600). To go when
-    ``numbabench.results.write_atomic`` writes text as well as a JSON document."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build(results=(), asv=(), out=None) -> Path:
