@@ -431,15 +431,18 @@ def run(args) -> int:
         modname = f"numbabench_try_{spec.stem}_{ut._identifier(spec.name)}"
         (tmp / f"{modname}.py").write_text(module_source(spec, None))
         _put_on_path(tmp, modname)
-        tech = importlib.import_module(modname)  # registers it here; each worker imports it again
+        importlib.import_module(modname)  # registers it here; each worker imports it again
         tech = _registered(spec.technique)
         dtype = tech.default_dtype()
         with err.status("compiling for sm_80 and sm_90, probing the GPU..."):
-            checks, why = gpu_compiles(spec.technique, dtype)
+            from concurrent.futures import ThreadPoolExecutor
+
             from .targets import availability, probe_gpu
 
-            probe = probe_gpu()
-            probe = probe.to_dict() if hasattr(probe, "to_dict") else probe  # the document wants a dict
+            with ThreadPoolExecutor(1) as pool:  # two subprocesses at once: the compiler and the probe
+                compiled = pool.submit(gpu_compiles, spec.technique, dtype)
+                probe = probe_gpu()
+                checks, why = compiled.result()
         avail = availability(probe)
         targets = _targets(targets, tech, avail)
         refused = [c for c in checks if not c.ok]
@@ -470,14 +473,17 @@ def run(args) -> int:
 def sweep(opts, probe, extra_rows: list[dict], meta: dict) -> int:
     """The ordinary sweep with ``extra_rows`` (the GPU compiler's verdict) and ``meta`` in the file.
 
-    The one place this command touches the runner's internals: prepare, then the CLI's own run
-    and table (progress, CPU peak, exit status 0/1)."""
+    The one place this command touches the runner: prepare, then the CLI's own run and table
+    (progress, CPU peak, exit status 0/1)."""
     from . import cli, runner
 
-    plan, doc, path, conn = runner.prepare(opts, probe)
-    plan.skipped.extend(extra_rows)
-    doc["try"] = meta
-    return cli._run_and_report(opts, plan, doc, path, conn)
+    prepared = runner.prepare(opts, probe)
+    try:
+        prepared.plan.skipped.extend(extra_rows)
+        prepared.doc["try"] = meta
+        return cli._run_and_report(opts, prepared)
+    finally:
+        prepared.executor.close()
 
 
 def _put_on_path(folder: Path, modname: str) -> None:
@@ -539,11 +545,10 @@ def gpu_rows(tech, dtype, sizes, checks, why, avail, cuda_runs: bool) -> list[di
     if refused:
         text, status = refused[0].refusal(), "failed"
     elif why:
-        text, status = f"no GPU here ({avail['cuda'][1]}), and {why}", "skipped"
+        text, status = f"no GPU here, and {why}", "skipped"
     else:
         ccs = " and ".join(c.sm for c in checks)
-        text, status = (f"no GPU here ({avail['cuda'][1].split(';')[0]}); the kernel compiles for {ccs} "
-                        "(PTX checked), so it will build on one"), "skipped"
+        text, status = f"no GPU here; the kernel compiles for {ccs} (PTX checked), so it will build on one", "skipped"
     cuda_sizes = tech.sizes_for("cuda", sizes) if isinstance(sizes, str) else sizes
     return [Row.failed({"technique": tech.name, "size": s, "dtype": dtype}, "cuda", text, status).to_dict()
             for s in cuda_sizes]

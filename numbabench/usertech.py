@@ -45,6 +45,8 @@ OUT = "<out>"
 #: rtol by result dtype; the absolute tolerance is rtol times the largest |reference| value (see compare)
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 LAUNCHES = ("grid-stride", "one-per-element")
+#: the numpy variant of a function with no NumPy code of its own: np.vectorize, a Python loop
+VECTORIZE = "vectorize"
 THREADS = 256
 
 
@@ -593,15 +595,18 @@ class Elementwise(_UserTechnique):
     function: ClassVar[Callable]
     #: how the numpy row computes: "reference" (reference_function), "arrays" (the function called
     #: on whole arrays, as NumPy code) or "vectorize" (np.vectorize: a Python loop, the slow floor)
-    numpy_way: ClassVar[str] = "vectorize"
+    numpy_way: ClassVar[str] = VECTORIZE
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
-    variants = {"cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    variants = {"numpy": (VECTORIZE,), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
     _callables = ("function", "reference_function", "inputs_function")
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         if "title" not in cls.__dict__ and "function" in cls.__dict__:
             cls.title = f"{cls.function.__name__}: a user's elementwise function, every variant"
+        # np.vectorize is a Python loop, not NumPy code: its rows say so in their variant name
+        numpy_variants = (VECTORIZE,) if cls.numpy_way == VECTORIZE else (ARTICLE,)
+        cls.variants = {**cls.variants, "numpy": numpy_variants}
 
     def user_function(self):
         return self.function
@@ -696,7 +701,7 @@ class Elementwise(_UserTechnique):
         if target in ("cpu", "parallel") and variant == ARTICLE:
             return lambda a: self.ufunc(target, self._dtype_of_args(a))(*self._args(a), out=a[OUT])
         if target in ("cpu", "parallel"):
-            return lambda a: self.loop(target == "parallel", self._array_mask(a))(*self._args(a), a[OUT])
+            return lambda a: self._run_loop(target == "parallel", a)
         if target in ("cuda", "cudasim"):
             return self._run_kernel
         if target == "cupy":
@@ -705,6 +710,10 @@ class Elementwise(_UserTechnique):
 
     def _dtype_of_args(self, a) -> str:
         return self.dtypes[0] if len(self.dtypes) == 1 else a[OUT].dtype.name
+
+    def _run_loop(self, parallel: bool, a):
+        self.loop(parallel, self._array_mask(a))(*self._args(a), a[OUT])
+        return a[OUT]
 
     def _run_kernel(self, a):
         from .devices import launch_config

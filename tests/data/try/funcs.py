@@ -8,6 +8,10 @@ def gaussian(x, x0, sigma):
     return math.exp(-((x - x0) / sigma) ** 2 / 2) / math.sqrt(2 * math.pi) / sigma
 
 
+def gaussian_np(x, x0, sigma):
+    return np.exp(-((x - x0) / sigma) ** 2 / 2) / np.sqrt(2 * np.pi) / sigma
+
+
 def clamp(x, lo, hi):
     if x < lo:
         return lo
@@ -49,4 +53,4 @@ def uses_object(x):
 
 def make_inputs(size, seed):
     rng = np.random.default_rng(seed)
-    return rng.uniform(-3.0, 3.0, size), -1.0, 1.0
+    return rng.uniform(-3.0, 3.0, size), 0.5
