@@ -22,13 +22,13 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import usertech as ut
-from .errors import NumbabenchError
+from .errors import InputError, NumbabenchError
 from .usertech import UserCodeError
 
 #: the size of the sample every check runs the user's code on
@@ -70,9 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="quick", help="quick, full, or a comma list such as 1e3,1e6")
     p.add_argument("--targets", default=None,
                    help="comma list (default: every target available here that the function has)")
-    p.add_argument("--repeat", type=int, default=None, help="exact number of timing samples")
-    p.add_argument("--min-time", type=float, default=0.2, help="seconds of samples per phase (default 0.2)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per cell before a worker is killed")
+    from .cli import _positive_float, _positive_int
+
+    p.add_argument("--repeat", type=_positive_int, default=None, help="exact number of timing samples")
+    p.add_argument("--min-time", type=_positive_float, default=0.2,
+                   help="seconds of samples per phase (default 0.2)")
+    p.add_argument("--timeout", type=_positive_float, default=900.0,
+                   help="seconds per cell before a worker is killed (default 900)")
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
     p.add_argument("--out", type=Path, default=None, help="results file (default results/<machine>-<timestamp>.json)")
     p.add_argument("--no-peak", dest="measure_peak", action="store_false",
@@ -97,7 +101,6 @@ class TrySpec:
     launch: str = "grid-stride"
     rtol: float | None = None
     dtype: str | None = None  # the dtype asked for (--dtype), when no signature fixes it
-    notes: list[str] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -140,7 +143,7 @@ def build_spec(args) -> TrySpec:
         tech.input_specs()
         sample = _user_call(lambda: tech.check_inputs(tech.make_inputs(SAMPLE, 0, dtype)),
                             f"making the inputs ({SAMPLE} elements)", spec)
-    except ut.InputError as exc:
+    except InputError as exc:
         raise UserCodeError(str(exc)) from None
     if kind == "kernel":
         _check_kernel_inputs(tech, spec, dtype)
@@ -437,21 +440,24 @@ def run(args) -> int:
         with err.status("compiling for sm_80 and sm_90, probing the GPU..."):
             from concurrent.futures import ThreadPoolExecutor
 
-            from .targets import availability, probe_gpu
+            from .targets import Probe, availability, get_target, probe_gpu
 
+            gpu_asked = targets is None or any(get_target(t).uses_gpu for t in targets)
             with ThreadPoolExecutor(1) as pool:  # two subprocesses at once: the compiler and the probe
                 compiled = pool.submit(gpu_compiles, spec.technique, dtype)
-                probe = probe_gpu()
+                probe = probe_gpu() if gpu_asked else Probe.none("not probed: no GPU target was asked for")
                 checks, why = compiled.result()
         avail = availability(probe)
         targets = _targets(targets, tech, avail)
         refused = [c for c in checks if not c.ok]
         if refused and "cuda" in targets:
             targets.remove("cuda")
+            if not targets:
+                raise UserCodeError(f"cuda: {refused[0].refusal()}")
         opts = runner.Options(techniques=[spec.technique], targets=targets, sizes=sizes, dtype=None,
                               repeat=args.repeat, min_time=args.min_time, timeout=args.timeout,
                               seed=args.seed, out=args.out, measure_peak=args.measure_peak)
-        rows = gpu_rows(tech, dtype, sizes, checks, why, avail, "cuda" in targets)
+        rows = gpu_rows(tech, dtype, sizes, checks, why, gpu_asked, "cuda" in targets)
         meta = {"function": f"{spec.where}:{spec.name}", "kind": spec.kind, "technique": spec.technique,
                 "numpy_way": spec.numpy_way if spec.kind == "elementwise" else "reference",
                 "gpu_compile": [{"cc": list(c.cc), "ok": c.ok, "error": c.error, "line": c.line} for c in checks],
@@ -535,21 +541,25 @@ def gpu_compiles(name: str, dtype: str) -> tuple[list[ut.GPUCheck], str | None]:
     return checks, None
 
 
-def gpu_rows(tech, dtype, sizes, checks, why, avail, cuda_runs: bool) -> list[dict]:
-    """Rows for the ``cuda`` target the sweep will not time: the compiler's refusal, or no GPU here."""
+def gpu_rows(tech, dtype, sizes, checks, why, gpu_asked: bool, cuda_runs: bool) -> list[dict]:
+    """Rows for the ``cuda`` target the sweep will not time: the compiler's refusal, or why not."""
     from .results import Row
 
     refused = [c for c in checks if not c.ok]
     if cuda_runs and not refused:
         return []
+    not_run = "no GPU here" if gpu_asked else "not asked for (--targets)"
     if refused:
         text, status = refused[0].refusal(), "failed"
     elif why:
-        text, status = f"no GPU here, and {why}", "skipped"
+        text, status = f"{not_run}, and {why}", "skipped"
     else:
         ccs = " and ".join(c.sm for c in checks)
-        text, status = f"no GPU here; the kernel compiles for {ccs} (PTX checked), so it will build on one", "skipped"
-    cuda_sizes = tech.sizes_for("cuda", sizes) if isinstance(sizes, str) else sizes
+        text, status = f"{not_run}; the kernel compiles for {ccs} (PTX checked), so it will build on a GPU", "skipped"
+    if isinstance(sizes, str):  # a preset this technique lacks (e.g. gpu) runs its quick sizes
+        cuda_sizes = tech.sizes.get(sizes) or tech.sizes["quick"]
+    else:
+        cuda_sizes = sizes
     return [Row.failed({"technique": tech.name, "size": s, "dtype": dtype}, "cuda", text, status).to_dict()
             for s in cuda_sizes]
 

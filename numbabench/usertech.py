@@ -37,7 +37,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from .errors import InputError, NumbabenchError
+from .errors import NumbabenchError
 from .registry import ARTICLE, TUNED, Technique
 
 #: the key of the output buffer in a technique's args (not a Python identifier: no clash with yours)

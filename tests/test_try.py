@@ -178,7 +178,7 @@ def test_emit_technique_writes_a_module_that_numbabench_run_runs(tmp_path, capsy
 
 def test_try_gives_cpu_rows_and_the_gpu_compilers_refusal_in_an_ordinary_results_file(tmp_path):
     out = tmp_path / "smooth3.json"
-    proc = cli("try", f"{FUNCS}:smooth3", "--targets", "numpy,cpu,cudasim", "--sizes", "300",
+    proc = cli("try", f"{FUNCS}:smooth3", "--targets", "numpy,cpu", "--sizes", "300",
                "--no-peak", "--min-time", "0.01", "--out", out, timeout=300)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the refused cuda row is a failed cell
     assert "cuda: the GPU compiler refuses this at line" in proc.stderr
@@ -188,7 +188,7 @@ def test_try_gives_cpu_rows_and_the_gpu_compilers_refusal_in_an_ordinary_results
     comp = df[df.phase == "compute"]
     status = {(r.target, r.variant): r.status for r in comp.itertuples()}
     assert status == {("numpy", "vectorize"): "ok", ("cpu", "article"): "ok", ("cpu", "tuned"): "ok",
-                      ("cudasim", "article"): "ok", ("cuda", "article"): "failed"}, status
+                      ("cuda", "article"): "failed"}, status
     cuda = comp[comp.target == "cuda"].iloc[0]
     assert "refuses this at line" in cuda.error and "np.empty" in cuda.error
     assert df.attrs["try"]["technique"] == "funcs.smooth3"
@@ -204,3 +204,5 @@ def test_try_kernel_without_a_bounds_check_gets_a_row_that_says_so(tmp_path):
     sim = next(r for r in rows if r["target"] == "cudasim")
     assert sim["status"] == "failed" and "out of bounds" in sim["error"] and "if i < out.shape[0]" in sim["error"]
     assert next(r for r in rows if r["target"] == "numpy")["status"] == "ok"
+    cuda = next(r for r in rows if r["target"] == "cuda")  # not asked for, but compiled for a GPU
+    assert cuda["status"] == "skipped" and "compiles for sm_80 and sm_90" in cuda["error"]
