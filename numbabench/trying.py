@@ -252,13 +252,26 @@ def _check_compiles(fn, tech, dtype: str) -> None:
                                 "elementwise function (scalars in, one scalar out, as @vectorize takes it); "
                                 "a kernel over arrays goes through --kernel") from None
         raise UserCodeError(f"Numba cannot compile {fn.__name__} in nopython mode{where}: "
-                            f"{ut.compiler_message(exc)}") from None
+                            f"{ut.compiler_message(exc)}{_helper_hint(fn, exc)}") from None
     ret = disp.nopython_signatures[-1].return_type
     if not ut._scalar(ret):
         what = ("nothing" if ret == types.none else
                 f"an array ({ret})" if isinstance(ret, types.Array) else f"{ret}")
         raise UserCodeError(f"{fn.__name__} returns {what}, not one scalar: try wants an elementwise function "
                             "(scalars in, one scalar out); write the array version as a kernel with --kernel")
+
+
+def _helper_hint(fn, exc) -> str:
+    """A plain Python helper called from the function: say how to make it callable there."""
+    import inspect
+    import re
+
+    m = re.search(r"Untyped global name '(\w+)'", str(exc))
+    helper = fn.__globals__.get(m.group(1)) if m else None
+    if helper is None or not inspect.isfunction(helper):
+        return ""
+    return (f"; {m.group(1)} is a plain Python function: decorate it with @numba.njit (no signature, "
+            "so that CPU code and CUDA kernels can both call it)")
 
 
 def _types_with_arrays(fn, argtypes) -> bool:

@@ -133,6 +133,7 @@ BAD = {
     "a function returning an array": ([f"{FUNCS}:spread"], "spread returns an array"),
     "a function taking an array": ([f"{FUNCS}:first"], "first takes an array where a scalar is expected"),
     "nopython mode refuses it": ([f"{FUNCS}:uses_object"], "Numba cannot compile uses_object in nopython mode (line"),
+    "a plain Python helper": ([f"{FUNCS}:calls_a_helper"], "_half is a plain Python function: decorate it with @numba.njit"),
     "a signature that does not parse": ([f"{FUNCS}:poly", "--signature", "float32(float32,,)"], "does not parse"),
     "a signature of the wrong arity": ([f"{FUNCS}:gaussian", "--signature", "float32(float32)"],
                                        "has 1 argument(s); gaussian takes 3 (x, x0, sigma)"),

@@ -51,6 +51,14 @@ def uses_object(x):
     return x
 
 
+def _half(x):
+    return x / 2
+
+
+def calls_a_helper(x):
+    return _half(x) + 1.0
+
+
 def make_inputs(size, seed):
     rng = np.random.default_rng(seed)
     return rng.uniform(-3.0, 3.0, size), 0.5
