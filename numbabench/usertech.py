@@ -550,11 +550,9 @@ class _UserTechnique(Technique):
     def kernels(self):
         from .registry import Kernel
 
-        sigs = []
-        for d in self.dtypes:
-            fn, argtypes = self.gpu_kernel(d)
-            sigs.append(argtypes)
-        return [Kernel(fn.__name__, fn, tuple(sigs))]
+        built = [self.gpu_kernel(d) for d in self.dtypes]  # one kernel function, a signature per dtype
+        fn = built[0][0]
+        return [Kernel(fn.__name__, fn, tuple(argtypes for _, argtypes in built))]
 
 
 # -- elementwise -------------------------------------------------------------------------------------
@@ -595,7 +593,7 @@ class Elementwise(_UserTechnique):
     function: ClassVar[Callable]
     #: how the numpy row computes: "reference" (reference_function), "arrays" (the function called
     #: on whole arrays, as NumPy code) or "vectorize" (np.vectorize: a Python loop, the slow floor)
-    numpy_way: ClassVar[str] = VECTORIZE
+    numpy_way: ClassVar[str] = VECTORIZE  # the numpy variant is then named "vectorize", else "article"
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     variants = {"numpy": (VECTORIZE,), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
     _callables = ("function", "reference_function", "inputs_function")
