@@ -790,6 +790,12 @@ class UserKernel(_UserTechnique):
     def gpu_kernel(self, dtype):
         return self.kernel, self.arg_types(dtype) + (_c_array_of(self._result_type_for(dtype)),)
 
+    def prepare(self, target, inputs):
+        args = super().prepare(target, inputs)
+        if target in ("cuda", "cudasim"):
+            poison(args[OUT])
+        return args
+
     def launch_config(self, n: int) -> tuple[int, int]:
         from .devices import launch_config
 
@@ -824,6 +830,28 @@ class UserKernel(_UserTechnique):
                 f"{blocks * threads:,} threads for {out.shape[0]:,} elements: {fix}. "
                 "On a GPU this write would go unnoticed") from None
         return out
+
+
+def poison(arr) -> None:
+    """Fill a fresh output with all-ones bytes (NaN for floats, -1 for integers).
+
+    Fresh device memory may still hold an earlier run's answer (the simulator's did, in the tests):
+    a kernel that leaves elements unwritten must come out wrong, not right by luck. On a GPU this is
+    one byte memset on the device, inside the h2d and end-to-end figures like the allocation.
+    """
+    if isinstance(arr, np.ndarray):
+        arr.view(np.uint8).fill(0xFF)
+    elif hasattr(arr, "_ary"):  # the simulator's device array: a NumPy array inside
+        arr._ary.view(np.uint8).fill(0xFF)
+    else:
+        try:
+            from numba.cuda.cudadrv.driver import device_memset
+
+            device_memset(arr, 0xFF, arr.nbytes)
+        except Exception:  # any other device array: a host fill copied over
+            host = np.empty(arr.shape, arr.dtype)
+            host.view(np.uint8).fill(0xFF)
+            arr.copy_to_device(host)
 
 
 # -- the PTX check as a process of its own (the parent may be the simulator, or must not import CUDA) --

@@ -114,6 +114,9 @@ def test_the_simulator_runs_the_kernels_and_catches_a_missing_bounds_check():
                             "double_checked:grid-stride": ["--launch", "grid-stride", ref + "double_ref"]}}.items():
             t = tech("{KERNELS}:" + name.split(":")[0], "--kernel", *argv)
             x = t.check_inputs(t.make_inputs(1000, seed=2))
+            import numpy as np
+            from numbabench.usertech import OUT
+            out["poisoned"] = bool(np.isnan(t.prepare("cudasim", x)[OUT].copy_to_host()).all())
             try:
                 out[name] = bool(t.compare(t.run("cudasim", x), t.reference(x))[0])
             except Exception as exc:
@@ -126,6 +129,7 @@ def test_the_simulator_runs_the_kernels_and_catches_a_missing_bounds_check():
     # one thread per element launched grid-stride (4 x 32 threads in the simulator) leaves most of
     # the output unwritten: a wrong result, which the comparison catches
     assert got["double_checked:grid-stride"] is False
+    assert got["poisoned"], "a kernel's fresh output must be NaN before the launch, not an old answer"
     assert got["double"].startswith("KernelOutOfBounds: the kernel indexes out of bounds"), got["double"]
     assert "out of bounds for axis 0 with size 1000" in got["double"]
     assert "if i < out.shape[0]" in got["double"]
