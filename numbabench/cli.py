@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 SUBCOMMANDS = {
     "report": ("numbabench.report.command", "turn results files and asv results into an HTML report"),
     "lessons": ("numbabench.lessons.command", "self-paced exercises on the article's techniques, graded"),
+    "try": ("numbabench.trying", "your own function or kernel through every variant, checked and timed"),
 }
 
 
