@@ -16,39 +16,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .argtypes import comma_list as _comma_list
+from .argtypes import positive_float as _positive_float
+from .argtypes import positive_int as _positive_int
 from .errors import NumbabenchError
 
 out = Console(highlight=False)
 if not out.is_terminal:  # a pipe or a CI log: do not squeeze the table into 80 columns
     out = Console(highlight=False, width=200)
 err = Console(stderr=True, highlight=False)
-
-
-def _comma_list(text: str) -> list[str]:
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
-    return items
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return v
 
 
 def _seed(text: str) -> int:
