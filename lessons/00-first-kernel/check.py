@@ -57,6 +57,10 @@ def check(ex, g):
                    f"{blocks * threads} threads for {n} elements; threads {n} to {blocks * threads - 1} "
                    "must skip the work: put it under `if i < out.shape[0]:`")
         out = d_out.copy_to_host()
+        if np.all(out[1:n] == sentinel) and np.isclose(out[0], A * x[0] + y[0]):
+            g.fail(f"{what}: only element 0 was written, by every thread: `i` is still the placeholder "
+                   "0, so no thread reaches past the end and the bounds check cannot be judged yet. "
+                   "Give each thread its own index first: i = cuda.grid(1)")
         if not np.all(out[n:] == sentinel):
             first = n + int(np.flatnonzero(out[n:] != sentinel)[0])
             g.fail(f"{what}: element {first} of the memory past the end of `out` was overwritten. "
@@ -74,6 +78,9 @@ def check(ex, g):
             if got is not None and np.shape(got) == want.shape:
                 got = np.asarray(got)
                 bad = np.flatnonzero(~np.isclose(got, want, rtol=1e-6))
+                if n > 1 and bad.size == n - 1 and bad[0] == 1 and np.all(got[1:] == 0):
+                    g.fail(f"run_saxpy with n = {n}: only element 0 was computed, the others are still "
+                           "0: every thread works on element 0 (`i` in saxpy is still the placeholder 0)")
                 tail = bad.size and bad.size == n - bad[0] and bad[0] % tpb == 0 and np.all(got[bad] == 0)
                 if tail:
                     k = int(bad[0])

@@ -77,12 +77,16 @@ print("right?", np.allclose(out, 2 * x + y))
 
 # %% [markdown]
 # ## How slow is the simulator?
-# The time of a launch grows with the number of threads. On a GPU each of these launches takes
-# microseconds (once the first call has compiled the kernel); here, see for yourself.
+# The time of a launch grows with the number of threads. This cell launches `saxpy` itself, one
+# thread per element (n is a multiple of 32, so the grid fits exactly), whatever `run_saxpy` does.
+# On a GPU each launch takes microseconds once the first call has compiled the kernel; here, see
+# for yourself.
 
 # %%
 for n in (256, 1024):
     x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    d_x, d_out = cuda.to_device(x), cuda.to_device(np.zeros_like(x))
     t0 = time.perf_counter()
-    run_saxpy(np.float32(2.0), x, x)
-    print(f"n = {n:5d}: {1e3 * (time.perf_counter() - t0):7.1f} ms ({MODE})")
+    saxpy[n // THREADS_PER_BLOCK, THREADS_PER_BLOCK](np.float32(2.0), d_x, d_x, d_out)
+    cuda.synchronize()
+    print(f"n = {n:5d}: {n:5d} threads, {1e3 * (time.perf_counter() - t0):7.1f} ms ({MODE})")

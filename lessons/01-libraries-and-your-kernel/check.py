@@ -136,7 +136,8 @@ def check(ex, g):
             g.fail(f"fft_filter made {len(log)} transfers between host and device ({steps}), where "
                    "three are enough: the frame and the mask in, the result out. A round trip between the "
                    "FFT and the kernel copies the whole spectrum twice for nothing: launch apply_mask "
-                   "on the library's array itself (on a GPU, Numba reads its __cuda_array_interface__).")
+                   "on the library's array itself (on a GPU, Numba takes a CuPy array as it is, by DLPack or its "
+                   "__cuda_array_interface__).")
         if not d2h:
             g.fail("fft_filter never brought its result back to the host (lib.asnumpy): it should "
                    "return a NumPy array")

@@ -20,15 +20,17 @@
 # FFT comes from **CuPy** (`cupy.fft`, cuFFT underneath) or **nvmath-python** (NVIDIA's bindings
 # to cuFFT, cuBLAS and friends).
 #
-# What makes the mix work is the **CUDA Array Interface**: a GPU array from any library carries a
-# `__cuda_array_interface__` dict (device pointer, shape, strides, type), and a Numba kernel takes
-# such an array as it is. No copy, no trip through the host: the kernel works on the library's
-# memory. The mistake to avoid is the round trip — device to host and back — between the library
+# What makes the mix work is that a GPU array from one library can be handed to another as it is:
+# its device pointer, shape, strides and type travel, the data stay put. Two protocols say how:
+# the **CUDA Array Interface** (a `__cuda_array_interface__` dict, what the article's Numba read)
+# and **DLPack** (`__dlpack__`), which numba-cuda 0.30 tries first for a CuPy array. Either way a
+# Numba kernel takes the array as it is. No copy, no trip through the host: the kernel works on the
+# library's memory. The mistake to avoid is the round trip — device to host and back — between the library
 # and your kernel; at 720x1280 complex64 that is 7 MB each way, for nothing.
 #
 # `fft_library()` gives you a library with CuPy's names — `asarray` (host to device), `asnumpy`
 # (device to host), `fft2`, `ifft2`. On a GPU it is CuPy itself. On the simulator CuPy cannot run
-# and the simulator's arrays have no `__cuda_array_interface__`, so a stand-in plays its part: its
+# and the simulator's arrays carry neither protocol, so a stand-in plays its part: its
 # arrays are the simulator's device arrays and its FFT is `numpy.fft` on their memory. Your code is
 # the same in both places.
 #
@@ -104,7 +106,7 @@ print("noise left: before", float(np.abs(frame - pattern).std()), "after", float
 
 # %% [markdown]
 # ## `__cuda_array_interface__`
-# On a GPU, look at what a CuPy array hands to Numba, and check that the kernel's view of it is the
+# On a GPU, look at what a CuPy array describes of itself, and check that Numba's view of it is the
 # very same memory.
 
 # %%

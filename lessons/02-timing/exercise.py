@@ -24,11 +24,21 @@
 #    `cuda.synchronize()` before you read the clock (and before you start it, so that earlier work
 #    does not land in your measurement).
 #
-# On the simulator a launch runs to the end before it returns, `cuda.synchronize()` does nothing
-# and CUDA events record no time, so neither lie shows here, and no figure measured here says
-# anything about a GPU. That is why the check runs your `benchmark` on a *stand-in* GPU whose
-# costs it knows: each call queues work that finishes a fixed time later, `cuda.synchronize()` waits
-# for it, and the first call compiles for a while. Your benchmark must find both numbers.
+# Two clocks will do. The host clock (`time.perf_counter()`) with `cuda.synchronize()` around
+# each call, or **CUDA events**: `start, end = cuda.event(), cuda.event()`, then `start.record()`,
+# the call, `end.record()`, `end.synchronize()` and `cuda.event_elapsed_time(start, end)` (in
+# milliseconds). Events stamp the GPU's own stream, so they time the work, and what was queued
+# before `start` is not counted; but the stream must be idle when the first call compiles, or the
+# compile hides behind earlier work.
+#
+# On the simulator a launch runs to the end before it returns and `cuda.synchronize()` does
+# nothing, so neither lie shows here, and no figure measured here says anything about a GPU (the
+# simulator's own events keep no time; `gpu_or_simulator()` gives them the host clock, so the
+# events way runs here too). That is why the check runs your `benchmark` on a *stand-in* GPU whose
+# costs it knows: each call queues work that finishes a fixed time later, `cuda.synchronize()`
+# waits for it, the first call compiles for a while, and when `benchmark` starts some earlier work
+# is still queued. Its events stamp the moment the work before them is done. Your benchmark must
+# find both numbers, by either clock.
 #
 # Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 2`.
 
@@ -45,7 +55,6 @@ from numba import cuda
 
 
 # %%
-@cuda.jit
 def scale(x, out, factor):
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
@@ -57,8 +66,28 @@ d_x = cuda.to_device(np.arange(1024, dtype=np.float32))
 d_out = cuda.device_array_like(d_x)
 
 
-def launch():
-    scale[4, 32](d_x, d_out, 2.0)
+def make_launch():
+    """A function that launches a freshly jitted `scale`: the first call of each one compiles."""
+    kernel = cuda.jit(scale)
+
+    def launch():
+        kernel[4, 32](d_x, d_out, 2.0)
+
+    return launch
+
+
+# %% [markdown]
+# ## In Jupyter: `%time` and `%timeit`
+# The first `%time` below runs a launch that has never been called, so it includes the compile; the
+# first `%timeit`, without a synchronize, times the queueing; the last line times the work. (In a
+# `.py` file the magics are comments; jupytext turns them back into magics when the file opens as a
+# notebook. On the simulator all three show the simulator, not a GPU.)
+
+# %%
+launch = make_launch()
+# %time launch()
+# %timeit -n 3 -r 3 launch()
+# %timeit -n 3 -r 3 launch(); cuda.synchronize()
 
 
 # %% [markdown]
@@ -83,18 +112,5 @@ def benchmark(fn, repeats=10):
 
 
 # %%
-compile_s, steady_s = benchmark(launch)
+compile_s, steady_s = benchmark(make_launch())  # a fresh kernel: its first call compiles
 print(f"compile: {compile_s * 1e3:.1f} ms, steady: {steady_s * 1e3:.3f} ms per launch ({MODE})")
-
-
-# %% [markdown]
-# ## In Jupyter: `%time` and `%timeit`
-# Run the next cell in a fresh kernel, before `benchmark` has called `launch`: `%time` then includes
-# the compile, and `%timeit` without a synchronize times the queueing; the last line times the
-# work. (In a `.py` file the magics are comments; jupytext turns them back into magics when the
-# file opens as a notebook.)
-
-# %%
-# %time launch()
-# %timeit -n 3 -r 3 launch()
-# %timeit -n 3 -r 3 launch(); cuda.synchronize()

@@ -15,7 +15,7 @@
 #
 # That DataFrame was PyGDF; it grew into **cuDF** (RAPIDS), a pandas-like column store in GPU
 # memory built on Apache Arrow's column format. Its columns are device arrays that carry
-# `__cuda_array_interface__`, so a Numba kernel reads and writes them directly (`df["a"].values`
+# `__cuda_array_interface__` (and DLPack's `__dlpack__`), so a Numba kernel reads and writes them directly (`df["a"].values`
 # is a CuPy view of the column: no copy). Two cuDF facts of today: its old `apply_rows` and
 # `apply_chunks` are gone — plain `@cuda.jit` kernels on the columns replace them — and cuDF pins
 # its own Numba and pandas versions, so it lives in an environment of its own.

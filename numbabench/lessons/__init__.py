@@ -17,6 +17,8 @@ def gpu_or_simulator(verbose: bool = True) -> str:
     Call it before ``numba`` is imported: the simulator is chosen by ``NUMBA_ENABLE_CUDASIM`` when
     ``numba.cuda`` is first imported. A choice already made (the variable set, or numba.cuda already
     imported) is respected, so the same notebook runs under ``numbabench lessons check`` unchanged.
+    On the simulator, CUDA events get a clock (``kit.SimulatorEvent``), so that a benchmark written
+    with events runs there as it would on a GPU.
     """
     if "numba.cuda" in sys.modules:
         from numba import config
@@ -37,6 +39,10 @@ def gpu_or_simulator(verbose: bool = True) -> str:
             from numba.core import config
 
             config.reload_config()
+    if mode == "simulator":
+        from .kit import give_simulator_events_a_clock
+
+        give_simulator_events_a_clock()
     if verbose:
         if mode == "gpu":
             print(f"kernels run on the GPU ({why})")

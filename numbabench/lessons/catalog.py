@@ -7,7 +7,8 @@ Each ``[[lesson]]`` names a folder next to the index holding the same five files
 ``README.md``                what the lesson teaches and where the article says it
 ``exercise.py``              the starter: a jupytext percent notebook (``# %%`` cells) with ``# TODO``
                              at every spot the learner fills in; runs as a script, opens in Jupyter
-``hints.toml``               ``[[hint]]`` entries, from a nudge to nearly the answer
+``hints.toml``               ``[[hint]]`` entries, from a nudge to nearly the answer: ``text`` (prose)
+                             and an optional ``code`` (a snippet that compiles on its own)
 ``check.py``                 the grading logic (``check(ex, g)``, optional ``ptx_kernels(ex, types)``)
 ``.solution/solution.py``    a solved exercise, in a hidden folder so nobody reads it by accident
 ===========================  ========================================================================
@@ -17,9 +18,11 @@ checkout or an editable install); ``<prefix>/share/numbabench/lessons`` (a wheel
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +102,15 @@ def load(root: Path | None = None) -> list[Lesson]:
         if folder in seen or "/" in folder or folder.startswith("."):
             raise NumbabenchError(f"{where}: folder {folder!r} is repeated or not a plain folder name")
         seen.add(folder)
-        item = e.get("article_item")
+        item, timeout = e.get("article_item"), e.get("timeout", DEFAULT_TIMEOUT)
+        if item is not None and (not isinstance(item, int) or not 1 <= item <= 7):
+            raise NumbabenchError(f"{where}: article_item must be a whole number from 1 to 7, not {item!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+                math.isfinite(timeout) and timeout > 0):
+            raise NumbabenchError(f"{where}: timeout must be a positive number of seconds, not {timeout!r}")
         out.append(Lesson(
             number=n, id=folder, title=e["title"], summary=str(e.get("summary", "")),
-            article_item=int(item) if item is not None else None,
-            timeout=float(e.get("timeout", DEFAULT_TIMEOUT)), path=root / folder,
+            article_item=item, timeout=float(timeout), path=root / folder,
         ))
     return out
 
@@ -126,7 +133,27 @@ def problems(root: Path | None = None) -> list[str]:
         for kind in FILES:
             if not l.file(kind).is_file():
                 found.append(f"{l.id}: missing {FILES[kind]}")
+            elif kind in ("exercise", "check", "solution"):
+                try:
+                    compile(l.file(kind).read_bytes(), str(l.file(kind)), "exec")
+                except (SyntaxError, ValueError, OSError) as exc:
+                    found.append(f"{l.id}: {FILES[kind]} does not compile ({type(exc).__name__}: {exc})")
+        if l.file("hints").is_file():
+            try:
+                read_hints(l)
+            except NumbabenchError as exc:
+                found.append(str(exc))
     return found
+
+
+def require_intact(root: Path | None = None) -> None:
+    """NumbabenchError, in one line, when the index and the lessons' files disagree."""
+    root = lessons_root() if root is None else Path(root)
+    found = problems(root)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise NumbabenchError(f"the lessons in {root} are incomplete or damaged: {found[0]}{more}; "
+                              "`git checkout -- lessons/` in your clone (or a fresh clone) restores them")
 
 
 def todo_lines(text: str) -> list[int]:
@@ -155,10 +182,35 @@ def find(lessons: list[Lesson], ref) -> Lesson:
     raise NumbabenchError(f"{text!r} {what}; give a number or a folder name: {names}")
 
 
-def read_hints(lesson: Lesson) -> list[str]:
+@dataclass(frozen=True)
+class Hint:
+    text: str  # prose
+    code: str  # a snippet that compiles on its own once dedented ("" for none)
+
+    def render(self) -> str:
+        """The hint as printed: the prose, then the code indented by four spaces."""
+        parts = [self.text] if self.text else []
+        if self.code:
+            parts.append(textwrap.indent(self.code, "    "))
+        return "\n".join(parts)
+
+
+def _block(text: str) -> str:
+    """Dedent, and drop the blank lines around: never strip a line's own indentation."""
+    return textwrap.dedent(text).strip("\n").rstrip()
+
+
+def read_hints(lesson: Lesson) -> list[Hint]:
+    """The hints of a lesson, in order; a malformed hints.toml is a NumbabenchError naming it."""
     try:
         data = tomllib.loads(lesson.file("hints").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise NumbabenchError(f"cannot read the hints of {lesson.id}: {exc}") from None
-    hints = [h.get("text", "").strip() for h in data.get("hint", []) if isinstance(h, dict)]
-    return [h for h in hints if h]
+    hints = []
+    for h in data.get("hint", []):
+        if not isinstance(h, dict) or not all(isinstance(h.get(k, ""), str) for k in ("text", "code")):
+            raise NumbabenchError(f"{lesson.file('hints')}: every [[hint]] has a text and an optional code, both strings")
+        hint = Hint(_block(h.get("text", "")), _block(h.get("code", "")))
+        if hint.text or hint.code:
+            hints.append(hint)
+    return hints

@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import NumbabenchError
+from ..fmt import seconds
 from .catalog import Lesson
 
 GRACE = 10.0  # seconds the parent waits past the timeout before it kills the process group
@@ -59,11 +60,11 @@ class Verdict:
             out += ["    | " + ln for ln in self.output.rstrip().splitlines()[-30:]]
         failed = sum(1 for ok, _ in self.items if not ok)
         if self.passed:
-            out.append(f"passed ({self.seconds:.1f} s)")
+            out.append(f"passed ({seconds(self.seconds, 2)})")
         elif self.timed_out:
-            out.append(f"not passed: timed out ({self.seconds:.1f} s)")
+            out.append(f"not passed: timed out ({seconds(self.seconds, 2)})")
         else:
-            out.append(f"not passed: {failed} of {len(self.items)} checks failed ({self.seconds:.1f} s)")
+            out.append(f"not passed: {failed} of {len(self.items)} checks failed ({seconds(self.seconds, 2)})")
         return "\n".join(out)
 
 
@@ -93,7 +94,8 @@ def use_simulator(simulator: bool | None = None) -> bool:
     return not _probe_has_gpu()
 
 
-def _require_gpu() -> None:
+def require_gpu() -> None:
+    """NumbabenchError, in one line, where a check on the GPU was asked for and there is none."""
     if not _probe_has_gpu():
         raise NumbabenchError(f"a check on the GPU was asked for, and there is none here: {_probe()['reason']}; "
                               "leave out --gpu (or NUMBABENCH_LESSONS_TARGET=cuda) to use the simulator")
@@ -189,7 +191,7 @@ def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout:
         raise NumbabenchError(f"no such file: {file}")
     sim = use_simulator(simulator)
     if not sim:
-        _require_gpu()
+        require_gpu()
     timeout = float(timeout if timeout is not None else lesson.timeout)
     v = Verdict(lesson=lesson, file=file, simulator=sim)
     spec = {"file": str(file), "check": str(lesson.file("check")), "timeout": timeout}

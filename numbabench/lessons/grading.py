@@ -17,16 +17,23 @@ one still run, so the learner sees everything that is wrong at once.
 
 ``g.simulator`` says whether this run is the CUDA simulator (``g.gpu``: a real GPU). Speed is graded
 with ``g.speed`` on a GPU only; on the simulator it records "speed: not measured (simulator)".
+
+A check.py may also define ``ADVICE = [(regex, text), ...]``: wherever the learner's code raised (the
+file itself, a part, the PTX compile), each ``text`` whose regex matches the error is added to the
+verdict, so that an error that names numba's internals is followed by what to change in the file.
 """
 from __future__ import annotations
 
 import ast
 import math
+import re
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from ..fmt import seconds
 
 SIMULATOR_SPEED = "speed: not measured (simulator): its clock says nothing about a GPU"
 
@@ -67,6 +74,14 @@ def explain(exc: BaseException, learner_file: str | Path, limit: int = 14) -> st
     return "your code raised " + head + "".join(where)
 
 
+def advise(text: str, advice, against: str | None = None) -> str:
+    """``text`` followed by every piece of ``advice`` ((regex, text) pairs) whose regex matches
+    ``against`` (the whole error; default ``text`` itself)."""
+    subject = text if against is None else against
+    extra = [tip for pattern, tip in advice or () if re.search(pattern, subject)]
+    return " ".join([text] + extra)
+
+
 def _same(a: str, b: str) -> bool:
     try:
         return str(Path(a).resolve()) == b
@@ -75,8 +90,9 @@ def _same(a: str, b: str) -> bool:
 
 
 class Grader:
-    def __init__(self, learner_file: str | Path, simulator: bool):
+    def __init__(self, learner_file: str | Path, simulator: bool, advice=()):
         self.file = Path(learner_file).resolve()
+        self.advice = list(advice)
         self.simulator = simulator
         self.gpu = not simulator
         self.parts: list[dict] = []
@@ -93,7 +109,8 @@ class Grader:
         except Failed as f:
             self.parts.append({"title": title, "ok": False, "message": str(f)})
         except Exception as exc:  # the learner's code raised
-            self.parts.append({"title": title, "ok": False, "message": explain(exc, self.file)})
+            self.parts.append({"title": title, "ok": False,
+                               "message": advise(explain(exc, self.file), self.advice)})
         else:
             self.parts.append({"title": title, "ok": True, "message": detail})
 
@@ -188,15 +205,15 @@ class Grader:
                 sync()
                 once.append(timing.clock() - t0)
             if once[1] > 20 * max_ratio * once[0] and once[1] > 0.05:
-                text = (f"{label}: one call of yours took {_secs(once[1])}, "
-                        f"{once[1] / once[0]:.0f}x the reference's {_secs(once[0])}")
+                text = (f"{label}: one call of yours took {seconds(once[1])}, "
+                        f"{once[1] / once[0]:.0f}x the reference's {seconds(once[0])}")
                 self.speeds.append({"label": label, "text": "speed: " + text, "ok": False})
                 self.fail(text + f"; the lesson asks for no more than {max_ratio:g}x")
             ref = timing.steady(reference, sync, min_time=min_time)
             mine = timing.steady(yours, sync, min_time=min_time)
             ratio = mine.median_s / ref.median_s if ref.median_s > 0 else math.inf
             text = (f"{label}: yours takes {ratio:.2f}x the reference's time "
-                    f"({_secs(mine.median_s)} vs {_secs(ref.median_s)}, medians of "
+                    f"({seconds(mine.median_s)} vs {seconds(ref.median_s)}, medians of "
                     f"{mine.repeats} and {ref.repeats} synchronized samples after a warm-up)")
             self.speeds.append({"label": label, "text": "speed: " + text, "ok": ratio <= max_ratio})
             if ratio > max_ratio:
@@ -207,13 +224,6 @@ def _cuda_sync():
     from numba import cuda
 
     cuda.synchronize()
-
-
-def _secs(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
 
 
 def kernel(ex, name: str, signatures, must_contain=()) -> dict | None:

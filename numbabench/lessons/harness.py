@@ -57,7 +57,7 @@ def exec_learner(path: Path) -> types.ModuleType:
 
 # -- run -------------------------------------------------------------------------------------------
 def run_phase(spec: dict) -> dict:
-    from .grading import Failed, Grader, explain
+    from .grading import Failed, Grader, advise, explain
 
     learner = Path(spec["file"]).resolve()
     faulthandler.dump_traceback_later(spec["timeout"], exit=True)
@@ -65,22 +65,23 @@ def run_phase(spec: dict) -> dict:
 
     sim = bool(config.ENABLE_CUDASIM)
     out = {"phase": "run", "simulator": sim, "crash": None, "parts": [], "notes": [], "speeds": []}
+    check = _load_check(spec["check"])
+    advice = getattr(check, "ADVICE", ())
     try:
         ex = exec_learner(learner)
     except SystemExit as exc:
         out["crash"] = f"your file called exit({exc.code!r}) before the check could run"
         return out
     except BaseException as exc:  # noqa: BLE001 - any error of the learner's file is a verdict
-        out["crash"] = explain(exc, learner)
+        out["crash"] = advise(explain(exc, learner), advice)
         return out
-    check = _load_check(spec["check"])
-    g = Grader(learner, simulator=sim)
+    g = Grader(learner, simulator=sim, advice=advice)
     try:
         check.check(ex, g)
     except Failed as f:
         g.parts.append({"title": "", "ok": False, "message": str(f)})
     except Exception as exc:  # noqa: BLE001
-        g.parts.append({"title": "", "ok": False, "message": explain(exc, learner)})
+        g.parts.append({"title": "", "ok": False, "message": advise(explain(exc, learner), advice)})
     if not g.parts:
         g.parts.append({"title": "", "ok": False, "message": "the check graded nothing (a bug in the lesson)"})
     out.update(parts=g.parts, notes=g.notes, speeds=g.speeds)
@@ -139,11 +140,6 @@ def _lazy_cuda_jit():
     cuda.jit = jit
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0].rstrip(":") if lines else type(exc).__name__
-
-
 _ALLOC = re.compile(r"numpy\.(empty|zeros|ones|full|array|arange|empty_like|zeros_like)|built-in function "
                     r"(empty|zeros|ones|full|array|arange)\b")
 
@@ -173,7 +169,9 @@ def ptx_phase(spec: dict) -> dict:
     from numba import cuda
     from numba.core import types as nbtypes
 
+    from ..fmt import first_line
     from ..ptx import fake_current_device
+    from .grading import advise
 
     learner = Path(spec["file"]).resolve()
     faulthandler.dump_traceback_later(spec["timeout"], exit=True)
@@ -183,6 +181,7 @@ def ptx_phase(spec: dict) -> dict:
     except SyntaxError:  # the run phase reports it
         return {"phase": "ptx", "kernels": [], "cc": f"sm_{PTX_CC[0]}{PTX_CC[1]}"}
     check = _load_check(spec["check"])
+    advice = getattr(check, "ADVICE", ())
     results = []
     for k in check.ptx_kernels(ex, nbtypes) or []:
         if k is None:  # the learner's file lacks it: the run phase says so
@@ -198,7 +197,7 @@ def ptx_phase(spec: dict) -> dict:
                 line = _culprit_line(text, k["pyfunc"], learner)
                 where = f" (line {line} of your file)" if line else ""
                 msg = (f"`{k['name']}` runs on the simulator, but the GPU compiler rejects it (PTX for "
-                       f"sm_{cc[0]}{cc[1]}){where}: {type(exc).__name__}: {_first_line(exc)}. The simulator runs "
+                       f"sm_{cc[0]}{cc[1]}){where}: {first_line(exc)}. The simulator runs "
                        "kernels as plain Python, so it accepts code that no GPU can run.")
                 if _ALLOC.search(text):
                     msg += (" A kernel cannot allocate arrays (np.empty, np.zeros, ...): pass the buffer "
@@ -207,6 +206,7 @@ def ptx_phase(spec: dict) -> dict:
                 if "compilation is disabled" in text:
                     msg += (" A @numba.jit helper with an explicit signature is frozen to the CPU: "
                             "drop the signature, and Numba compiles a GPU version when a kernel calls it.")
+                msg = advise(msg, advice, against=f"{type(exc).__name__}: {text}")
                 res.update(ok=False, message=msg)
                 break
             for pattern, why in k.get("must_contain", ()):

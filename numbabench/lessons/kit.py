@@ -89,3 +89,47 @@ def fft_library():
             "lesson 1 runs cuFFT through CuPy on a GPU, and CuPy is not installed: "
             "pip install 'numbabench[gpu]' (pyculib, the article's library, is dead)"
         ) from None
+
+
+class SimulatorEvent:
+    """A CUDA event for the simulator that reads the host clock when it is recorded.
+
+    The simulator's own events record nothing (``elapsed_time`` returns -1, ``cuda.event(timing=True)``
+    is a TypeError and there is no ``cuda.event_elapsed_time``), so a benchmark written the events way
+    could not run there. The simulator runs every launch to the end before it returns, so the host
+    clock at ``record()`` is when the work queued before the event was done: these events measure
+    what the simulator did, which, like every simulator figure, says nothing about a GPU.
+    """
+
+    def __init__(self, timing: bool = True, blocking: bool = False, interprocess: bool = False):
+        self.stamp = None
+
+    def record(self, stream=0):
+        import time
+
+        self.stamp = time.perf_counter()
+
+    def wait(self, stream=0):
+        pass
+
+    def synchronize(self):
+        pass
+
+    def query(self) -> bool:
+        return self.stamp is not None
+
+    def elapsed_time(self, end: "SimulatorEvent") -> float:
+        """Milliseconds from this event to ``end``, as CUDA gives them."""
+        if self.stamp is None or getattr(end, "stamp", None) is None:
+            raise RuntimeError("elapsed_time between events that were never recorded: call .record() on both")
+        return (end.stamp - self.stamp) * 1e3
+
+
+def give_simulator_events_a_clock() -> None:
+    """Put ``SimulatorEvent`` in the simulator's ``numba.cuda`` (``event``, ``event_elapsed_time``)."""
+    from numba import cuda, config
+
+    if not config.ENABLE_CUDASIM or getattr(cuda, "event", None) is SimulatorEvent:
+        return
+    cuda.event = SimulatorEvent
+    cuda.event_elapsed_time = lambda start, end: start.elapsed_time(end)

@@ -68,17 +68,22 @@ class Workspace:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NumbabenchError(f"cannot create the lessons folder {self.home}: {exc}") from None
+        self.state  # a damaged progress file stops here, before any copy is made
         said = []
-        for lesson in lessons:
-            copy, starter = self.copy_path(lesson), lesson.file("exercise")
-            rec = self.record(lesson)
-            if not copy.exists():
-                self._copy_starter(lesson)
-                said.append(f"made {copy}")
-            elif (_sha(copy) == rec.get("starter_sha256") and rec.get("starter_sha256") != _sha(starter)):
-                self._copy_starter(lesson)
-                said.append(f"refreshed {copy} (you had not edited it; its starter changed)")
-        self.save()
+        try:
+            for lesson in lessons:
+                copy, starter = self.copy_path(lesson), lesson.file("exercise")
+                rec = self.record(lesson)
+                if not copy.exists():
+                    self._copy_starter(lesson)
+                    said.append(f"made {copy}")
+                elif (_sha(copy) == rec.get("starter_sha256") and rec.get("starter_sha256") != _sha(starter)):
+                    self._copy_starter(lesson)
+                    said.append(f"refreshed {copy} (you had not edited it; its starter changed)")
+        except OSError as exc:
+            raise NumbabenchError(f"cannot write your copies of the exercises in {self.home}: {exc}") from None
+        if said or not self.state_file.exists():
+            self.save()
         return said
 
     def _copy_starter(self, lesson: Lesson) -> None:
@@ -118,30 +123,39 @@ class Workspace:
         return self._state
 
     def _load(self) -> dict:
+        """The progress, or NumbabenchError in one line: an unreadable file is left as it is."""
         try:
             text = self.state_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {"version": VERSION, "current": None, "lessons": {}}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NumbabenchError(f"cannot read the progress file {self.state_file}: {exc}") from None
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("lessons"), dict):
-                raise ValueError("not a progress file")
+                raise ValueError("it holds no \"lessons\" table")
+            bad = [k for k, v in data["lessons"].items() if not isinstance(v, dict)]
+            if bad:
+                raise ValueError(f"the entry of {bad[0]} is not a table")
+            if not isinstance(data.get("current"), (str, type(None))):
+                raise ValueError("\"current\" is not a lesson's name")
         except ValueError as exc:
-            # keep what is there for a human to look at, and start afresh
-            bad = self.state_file.with_name(f"{STATE}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(self.state_file, bad)
             raise NumbabenchError(
-                f"the progress file {self.state_file} was unreadable ({exc}); it was moved to {bad} "
-                "and progress starts afresh: run the command again"
+                f"the progress file {self.state_file} is damaged ({exc}); nothing was changed: "
+                f"move it away (mv {self.state_file} {self.state_file}.bad) to start your progress afresh "
+                "(your copies of the exercises stay)"
             ) from None
         data.setdefault("current", None)
         return data
 
     def save(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_name(STATE + ".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.state_file)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_name(STATE + ".tmp")
+            tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.state_file)
+        except OSError as exc:
+            raise NumbabenchError(f"cannot save your progress in {self.state_file}: {exc}") from None
 
     def record(self, lesson: Lesson) -> dict:
         return self.state["lessons"].setdefault(lesson.id, {})

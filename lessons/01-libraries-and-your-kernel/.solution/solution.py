@@ -13,8 +13,8 @@
 #
 # `apply_mask` writes only where its thread is inside the frame on both axes, so any launch that
 # covers the frame is safe. `fft_filter` hands the library's spectrum to the kernel as it is: on a
-# GPU, Numba reads the CuPy array's `__cuda_array_interface__` and the kernel works in place on
-# cuFFT's output. Three transfers in all: the frame and the mask in, the result out.
+# GPU, Numba takes the CuPy array by DLPack (or its `__cuda_array_interface__`) and the kernel
+# works in place on cuFFT's output. Three transfers in all: the frame and the mask in, the result out.
 
 # %%
 from numbabench.lessons import fft_library, gpu_or_simulator

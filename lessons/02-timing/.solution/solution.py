@@ -14,7 +14,10 @@
 # Every measurement is bracketed by `cuda.synchronize()`: before, so that earlier queued work is
 # not counted; after, so that the clock is read once the GPU has finished. The first call is timed
 # on its own: it compiles. The steady figure is the median of the calls after it, and the compile
-# time is the first call minus a steady one.
+# time is the first call minus a steady one. CUDA events do as well: `cuda.synchronize()` once
+# before the first call (so that the compile does not hide behind earlier work on the stream), then
+# for each call `start.record()`, `fn()`, `end.record()`, `end.synchronize()` and
+# `cuda.event_elapsed_time(start, end) / 1e3`.
 
 # %%
 from numbabench.lessons import gpu_or_simulator
@@ -29,7 +32,6 @@ from numba import cuda
 
 
 # %%
-@cuda.jit
 def scale(x, out, factor):
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
@@ -41,8 +43,28 @@ d_x = cuda.to_device(np.arange(1024, dtype=np.float32))
 d_out = cuda.device_array_like(d_x)
 
 
-def launch():
-    scale[4, 32](d_x, d_out, 2.0)
+def make_launch():
+    """A function that launches a freshly jitted `scale`: the first call of each one compiles."""
+    kernel = cuda.jit(scale)
+
+    def launch():
+        kernel[4, 32](d_x, d_out, 2.0)
+
+    return launch
+
+
+# %% [markdown]
+# ## In Jupyter: `%time` and `%timeit`
+# The first `%time` below runs a launch that has never been called, so it includes the compile; the
+# first `%timeit`, without a synchronize, times the queueing; the last line times the work. (In a
+# `.py` file the magics are comments; jupytext turns them back into magics when the file opens as a
+# notebook. On the simulator all three show the simulator, not a GPU.)
+
+# %%
+launch = make_launch()
+# %time launch()
+# %timeit -n 3 -r 3 launch()
+# %timeit -n 3 -r 3 launch(); cuda.synchronize()
 
 
 # %% [markdown]
@@ -69,18 +91,5 @@ def benchmark(fn, repeats=10):
 
 
 # %%
-compile_s, steady_s = benchmark(launch)
+compile_s, steady_s = benchmark(make_launch())  # a fresh kernel: its first call compiles
 print(f"compile: {compile_s * 1e3:.1f} ms, steady: {steady_s * 1e3:.3f} ms per launch ({MODE})")
-
-
-# %% [markdown]
-# ## In Jupyter: `%time` and `%timeit`
-# Run the next cell in a fresh kernel, before `benchmark` has called `launch`: `%time` then includes
-# the compile, and `%timeit` without a synchronize times the queueing; the last line times the
-# work. (In a `.py` file the magics are comments; jupytext turns them back into magics when the
-# file opens as a notebook.)
-
-# %%
-# %time launch()
-# %timeit -n 3 -r 3 launch()
-# %timeit -n 3 -r 3 launch(); cuda.synchronize()
