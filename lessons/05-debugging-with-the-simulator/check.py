@@ -6,9 +6,29 @@ its outcome alone: the simulator runs one block at a time and its threads take t
 real GPU and requires an atomic add in it (``atom.global.add`` or ``red.global.add``), which is
 what ``cuda.atomic.add`` compiles to and what no plain ``+=`` does.
 """
+import ast
+import re
+
 import numpy as np
 
 from numbabench.lessons.grading import kernel
+
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "both-axes": "scale_rows: a thread writes only when it is inside the array on both axes",
+    "row-scale": "scale_rows: row i is scaled by s[i] (the thread's own indices, on the right arrays)",
+    "slope-sign": "centered_diff: right minus left",
+    "atomic": "histogram: the update is atomic (cuda.atomic.add), which the simulator cannot show",
+    "every-value": "histogram: every value is counted, whatever the launch (a grid-stride loop)",
+    "gpu-compiles": "all three kernels compile for a real GPU (no pdb, nothing only the simulator runs)",
+}
+
+ADVICE = [
+    (r"BdbQuit|IMPORT_NAME|pdb",
+     "pdb.set_trace() in a kernel runs only under the simulator, in a session you type into (Jupyter, "
+     "or python in a terminal); the check has no one at the keyboard, and no GPU can run it: remove it "
+     "once it has shown you the bug."),
+]
 
 SENTINEL = -7777.0
 ATOMIC = (r"\b(atom|red)(\.global)?\.add\b",
@@ -21,7 +41,7 @@ ATOMIC = (r"\b(atom|red)(\.global)?\.add\b",
 def check(ex, g):
     from numba import cuda
 
-    with g.part("scale_rows: only threads inside the array (on both axes) write"):
+    with g.part("scale_rows: out[i, j] = a[i, j] * s[i], written only by threads inside the array on both axes"):
         k = g.need(ex, "scale_rows", "kernel")
         for rows, cols in ((5, 7), (7, 5)):
             blocks, threads = (2, 2), (4, 4)
@@ -37,6 +57,12 @@ def check(ex, g):
             try:
                 k[blocks, threads](d_a[:rows, :cols], d_s[:rows], d_out[:rows, :cols])
             except IndexError as exc:
+                ij = _thread_index(str(exc), threads)
+                if ij is not None and ij[0] < rows and ij[1] < cols:
+                    g.fail(f"{what}: thread (i, j) = {ij}, inside the {rows}x{cols} array, indexed past "
+                           f"the end of an array: {exc}. Its bounds test let it in rightly; an index it "
+                           f"uses is wrong: out[i, j] = a[i, j] * s[i] (s has one value per row, {rows} "
+                           "of them, so it takes the row's index i).")
                 g.fail(f"{what}: a thread outside the array got past the test and indexed it: {exc}. "
                        "Look at the thread it names: inside on one axis, outside on the other. A "
                        "thread may write only when it is inside on both axes.")
@@ -47,7 +73,11 @@ def check(ex, g):
                 r, c = (int(v) for v in np.argwhere(spill != SENTINEL)[0])
                 g.fail(f"{what}: memory past the end of `out` was overwritten (at row {r}, column {c} "
                        "of the buffer around it). A thread may write only when it is inside on both axes.")
-            g.expect_array(out[:rows, :cols], a * s[:, None], what)
+            got = out[:rows, :cols]
+            if rows > cols and np.allclose(got, a * s[None, :cols]):
+                g.fail(f"{what}: every row was scaled by s[j], the column's value: row i is scaled by "
+                       "s[i]: out[i, j] = a[i, j] * s[i]")
+            g.expect_array(got, a * s[:, None], what)
 
     with g.part("centered_diff: the slope (x[i + 1] - x[i - 1]) / 2, and 0 at both ends"):
         k = g.need(ex, "centered_diff", "kernel")
@@ -73,10 +103,37 @@ def check(ex, g):
         got = bins.copy_to_host()
         want = np.bincount(x, minlength=8).astype(np.int32)
         if got.sum() < want.sum() and np.all(got <= want):
-            g.fail(f"histogram of 1000 values: {want.sum() - got.sum()} counts were lost "
-                   f"(got {got.tolist()}, expected {want.tolist()}): threads raced on the same bins. "
-                   "Use cuda.atomic.add(bins, k, 1).")
+            lost = f"histogram[4, 32] of 1000 values: {want.sum() - got.sum()} counts were lost " \
+                   f"(got {got.tolist()}, expected {want.tolist()})"
+            atomic = _calls_atomic_add(g, "histogram")
+            if atomic and got.sum() == 4 * 32:
+                g.fail(f"{lost}: exactly {4 * 32} values were counted, one per thread of the launch. "
+                       "Your update is atomic; the values past the first 128 were never visited: loop "
+                       "over x with a grid-stride loop (start at cuda.grid(1), step by cuda.gridsize(1)).")
+            if atomic:
+                g.fail(f"{lost}. Your update is atomic, so threads did not race: some values were never "
+                       "visited. Does the loop start at cuda.grid(1) and step by cuda.gridsize(1)?")
+            g.fail(f"{lost}: either threads raced on the same bins (use cuda.atomic.add(bins, k, 1)) or "
+                   "some values were never visited (a grid-stride loop visits them all), or both.")
         g.expect_array(got, want, "histogram of 1000 values in 8 bins")
+
+
+def _thread_index(message: str, threads):
+    """The (i, j) of the thread a simulator IndexError names (``tid=[x, y, z] ctaid=[x, y, z]``)."""
+    m = re.search(r"tid=\[(\d+), (\d+), \d+\] ctaid=\[(\d+), (\d+), \d+\]", message)
+    if not m:
+        return None
+    tx, ty, bx, by = (int(v) for v in m.groups())
+    return bx * threads[0] + tx, by * threads[1] + ty
+
+
+def _calls_atomic_add(g, name) -> bool:
+    try:
+        fn = g.function_def(name)
+    except Exception:  # noqa: BLE001 - no such def: nothing to say about it
+        return False
+    return any(isinstance(n, ast.Attribute) and n.attr == "add" and isinstance(n.value, ast.Attribute)
+               and n.value.attr == "atomic" for n in ast.walk(fn))
 
 
 def ptx_kernels(ex, types):

@@ -32,7 +32,10 @@
 # which CUDA 12 removed): `compute-sanitizer --tool memcheck python my_script.py` reports
 # out-of-bounds and misaligned accesses, `--tool racecheck` races on shared memory. Compile the
 # kernel with `@cuda.jit(debug=True, opt=False)` (or `lineinfo=True` on a GPU) and it names the line of
-# your Python source.
+# your Python source. The `scale_rows` below is a ready-made case: on a GPU, before you fix it, run
+# `NUMBA_ENABLE_CUDASIM=0 compute-sanitizer --tool memcheck .venv/bin/python my-lessons/05-debugging-with-the-simulator.py`
+# from the repository's folder and read the `Invalid __global__ write` it reports (the README says
+# more).
 #
 # Below are three kernels, each with one bug. Find and fix them; every kernel to fix says `# TODO`.
 # Grade your copy with `numbabench lessons check 5`.

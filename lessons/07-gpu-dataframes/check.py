@@ -7,10 +7,24 @@ Each kernel is graded on its own (``group_sum`` gets the reference's ``c``), the
 ``group_sum`` must add atomically in float64 (the sums) and in 64-bit integers (the counts); the
 simulator runs one block at a time and gives right sums even without atomics.
 """
+import ast
+
 import numpy as np
 
 from numbabench import get_technique
 from numbabench.lessons.grading import kernel
+
+# the registry's name of the DataFrame technique this lesson grades against
+TECHNIQUE = "dataframe"
+
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "column-loop": "column_math: every row, whatever the launch (a grid-stride loop)",
+    "filter": "group_sum: only the rows with c > threshold count",
+    "count-one": "group_sum: each kept row adds c to its key's sum and exactly 1 to its count",
+    "atomic-sums": "group_sum: the sums are added atomically (float64), which the simulator cannot show",
+    "atomic-counts": "group_sum: the counts are added atomically (64-bit integers)",
+}
 
 RACE = ("threads that hit the same key at the same moment lose each other's additions on a GPU "
         "(the simulator runs one block at a time, so it gave the right answer here)")
@@ -25,7 +39,7 @@ ATOMIC_COUNT = (r"\b(atom|red)(\.global)?\.add\.[us]64\b",
 def check(ex, g):
     from numba import cuda
 
-    tech = get_technique("dataframe")
+    tech = get_technique(TECHNIQUE)
     inputs = tech.check_inputs(tech.make_inputs(1000, seed=2, dtype="float32"))
     want = tech.reference(inputs)
     df, threshold, n_keys = inputs["frame"], inputs["threshold"], inputs["n_keys"]
@@ -50,9 +64,22 @@ def check(ex, g):
         counts = cuda.to_device(np.zeros(n_keys, np.int64))
         fn[4, 32](cuda.to_device(k), cuda.to_device(want["c"]), threshold, sums, counts)
         got_counts, got_sums = counts.copy_to_host(), sums.copy_to_host()
+        everything = np.bincount(k, minlength=n_keys)
+        if np.array_equal(got_counts, everything) and not np.array_equal(everything, want["counts"]):
+            g.fail(f"group_sum counted all {len(df)} rows ({got_counts.sum()} in all, where "
+                   f"{int(want['counts'].sum())} have c > threshold): the filter is missing. Only the "
+                   "rows with c[i] > threshold add to the sums and the counts.")
+        atomic = _atomic_targets(g, "group_sum")
+        if not np.array_equal(got_counts, want["counts"]) and "counts" in atomic:
+            value = atomic["counts"]
+            what = f" Your atomic add to the counts adds `{value}`, not 1." if value != "1" else ""
+            g.fail(f"group_sum's counts are wrong (key 0: {got_counts[0]}, expected {want['counts'][0]}), "
+                   f"though their update is atomic, so no thread lost another's.{what} Each kept row "
+                   "adds exactly 1 to counts[k[i]]: cuda.atomic.add(counts, k[i], 1)")
         if got_counts.sum() < want["counts"].sum() and np.all(got_counts <= want["counts"]):
             g.fail(f"group_sum lost {int(want['counts'].sum() - got_counts.sum())} counts: threads raced "
-                   "on the same keys. Use cuda.atomic.add.")
+                   "on the same keys (use cuda.atomic.add(counts, k[i], 1)), or rows were never "
+                   "visited (the grid-stride loop visits them all)")
         g.expect_array(got_counts, want["counts"], f"group_sum's counts ({len(df)} rows, {n_keys} keys)")
         g.expect_array(got_sums, want["sums"], f"group_sum's sums ({len(df)} rows, {n_keys} keys)",
                        rtol=1e-5, atol=1e-5)
@@ -77,6 +104,21 @@ def check(ex, g):
         g.speed("frame_query over 1,000,000 rows, host to host",
                 lambda: fn(big["frame"], big["threshold"], big["n_keys"]),
                 lambda: tech.run("cuda", big), max_ratio=3.0)
+
+
+def _atomic_targets(g, name) -> dict:
+    """{array name: the value added, as written} for every cuda.atomic.add in ``name`` (its AST)."""
+    try:
+        fn = g.function_def(name)
+    except Exception:  # noqa: BLE001 - no such def: nothing to say about it
+        return {}
+    found = {}
+    for n in ast.walk(fn):
+        if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add"
+                and isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "atomic"
+                and len(n.args) == 3 and isinstance(n.args[0], ast.Name)):
+            found[n.args[0].id] = ast.unparse(n.args[2])
+    return found
 
 
 def ptx_kernels(ex, types):
