@@ -10,10 +10,20 @@ starting a second cluster), else starts a one-worker ``LocalCluster``; it watche
 stream to make sure the work ran on a worker.
 """
 import logging
+import re
 
 import numpy as np
 
 from numbabench import get_technique
+from numbabench.fmt import first_line
+
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "round-trip": "ship(f) is f after the trip through bytes: cloudpickle.dumps, then cloudpickle.loads",
+    "on-a-worker": "remote_cos submits do_cos to the cluster, and a worker computes it",
+    "by-value": "what remote_cos_ufunc ships can be rebuilt on a worker (by value, not a __main__ name)",
+    "numba-shipped": "remote_cos_ufunc ships a Numba ufunc or function, not NumPy's own",
+}
 
 
 def _client(ex):
@@ -25,11 +35,6 @@ def _client(ex):
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster)
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def check(ex, g):
@@ -73,12 +78,18 @@ def check(ex, g):
         fn = g.need(ex, "remote_cos_ufunc")
         if client is None:
             client = _client(ex)
+        submitted = []
         with get_task_stream(client) as ts:
-            got = _call_checked(fn, client, x)
+            got = _call_checked(fn, client, x, submitted)
         g.expect_array(got, want, "remote_cos_ufunc(client, x) on 1000 float32", **tol)
         if not ts.data:
             g.fail("remote_cos_ufunc gave the right answer, but no task ran on the cluster: it "
                    "computed the cosine here. Submit the work with client.submit.")
+        if submitted and not any(_is_numba(f) for f in submitted):
+            names = ", ".join(f"`{_name(f)}`" for f in submitted)
+            g.fail(f"remote_cos_ufunc shipped {names}, which holds no Numba code: right, but the lesson "
+                   "is about shipping a Numba ufunc or function. Submit cos_ufunc built with "
+                   "target='cpu' (a DUFunc), or an @njit function.")
     if g.simulator:
         g.speed("remote_cos", None, None)
 
@@ -87,7 +98,53 @@ class _WontTravel(Exception):
     pass
 
 
-def _call_checked(fn, client, x, limit=60.0):
+FIX = ("Ship something that travels by value: a target='cpu' ufunc (a Numba DUFunc) or an @njit "
+       "function; or define the ufunc in a module the workers can import.")
+
+
+def _why_not(func, blob: bytes, exc: BaseException, pickled_by) -> str:
+    """Why a worker cannot rebuild ``func``, naming what it looked for and could not find."""
+    name = _name(func)
+    head = f"a worker cannot unpickle `{name}` ({first_line(exc)})"
+    m = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
+    missing, module = (m.group(1), m.group(2)) if m else (name, "__main__")
+    ufunc = ("A target='parallel' ufunc is a NumPy ufunc, and NumPy pickles ufuncs by reference: a "
+             "module and a name.")
+    if missing == name:
+        return (f"{head}: it pickles by {pickled_by(blob)}, in {len(blob)} bytes. {ufunc} The worker "
+                f"looks `{name}` up in its own `{module}`, which does not have it. {FIX}")
+    return (f"{head}: `{name}` itself pickles by value ({len(blob)} bytes), but it uses `{missing}`, "
+            f"which went by reference. {ufunc} The worker looks `{missing}` up in its own `{module}`, "
+            f"which does not have it: wrapping the ufunc in another function does not change how the "
+            f"ufunc travels. {FIX}")
+
+
+def _name(f) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+
+def _is_numba(f, depth: int = 0) -> bool:
+    """Whether ``f`` is Numba-compiled code, or a plain function that calls some by name."""
+    from numba.core.dispatcher import Dispatcher
+    from numba.np.ufunc.dufunc import DUFunc
+
+    if isinstance(f, (Dispatcher, DUFunc)):
+        return True
+    if isinstance(f, np.ufunc):  # a target='parallel' ufunc is one too, but not one of NumPy's own
+        return getattr(np, f.__name__, None) is not f
+    code = getattr(f, "__code__", None)
+    if code is None or depth > 1:
+        return False
+    around = dict(getattr(f, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
+        try:
+            around[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    return any(_is_numba(around[n], depth + 1) for n in code.co_names + code.co_freevars if n in around)
+
+
+def _call_checked(fn, client, x, submitted, limit=60.0):
     """fn(client, x), where every client.submit first has the worker unpickle the function.
 
     A dask task whose function a worker cannot unpickle never finishes: the error happens in the
@@ -105,18 +162,12 @@ def _call_checked(fn, client, x, limit=60.0):
     real_submit = client.submit
 
     def submit(func, *args, **kw):
+        submitted.append(func)
         blob = cloudpickle.dumps(func)
         try:
             client.run(unpickles, blob)
         except Exception as exc:  # noqa: BLE001
-            name = getattr(func, "__name__", type(func).__name__)
-            raise _WontTravel(
-                f"a worker cannot unpickle `{name}` ({_first_line(exc)}): it pickles "
-                f"by {pickled_by(blob)}, in {len(blob)} bytes. A target='parallel' ufunc is a NumPy "
-                "ufunc, and NumPy pickles ufuncs by reference: a module and a name. The worker looks "
-                f"`{name}` up in its own `__main__`, which does not have it. Ship something that "
-                "travels by value: a target='cpu' ufunc (a Numba DUFunc) or an @njit function; or "
-                "define the ufunc in a module the workers can import.") from None
+            raise _WontTravel(_why_not(func, blob, exc, pickled_by)) from None
         return real_submit(func, *args, **kw)
 
     client.submit = submit

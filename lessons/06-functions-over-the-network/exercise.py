@@ -116,6 +116,8 @@ if __name__ == "__main__":
 # Make `remote_cos_ufunc` work, with a function that travels by value.
 
 # %%
+# TODO: a target="parallel" ufunc pickles by reference (a module and a name), and a worker cannot
+#       find this one: build cos_ufunc so that it travels by value (or ship an @njit function)
 @vectorize(["float32(float32)", "float64(float64)"], target="parallel")
 def cos_ufunc(v):
     return math.cos(v)
@@ -126,7 +128,6 @@ print("pickle of cos_ufunc:", len(cloudpickle.dumps(cos_ufunc)), "bytes:", cloud
 
 def remote_cos_ufunc(client, x):
     """cos of every element of x, computed on a dask worker by a Numba ufunc (or function)."""
-    # TODO: a target="parallel" ufunc travels by reference, and the worker cannot find it
     return client.submit(cos_ufunc, x).result()
 
 
@@ -139,3 +140,11 @@ if __name__ == "__main__":
         print("a worker cannot unpickle cos_ufunc:", type(exc).__name__, exc)
     else:
         print("ufunc on a worker:", np.allclose(remote_cos_ufunc(client, x), np.cos(x), atol=1e-6))
+
+
+# %% [markdown]
+# ## Optional: the same rule on Spark
+# The Spark Python API ships functions with cloudpickle too: a Numba function runs on a Spark
+# DataFrame's columns inside `pandas_udf` or `mapInPandas`, and the rule of this lesson holds there
+# (a `target="parallel"` ufunc defined in the driver script does not reach the workers). The
+# lesson's README says how, and what trips people up; nothing in the check needs Spark.
