@@ -11,6 +11,20 @@ import numpy as np
 
 from numbabench.lessons.grading import kernel
 
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "own-index": "each thread works on the element at its own index in the whole grid (cuda.grid(1))",
+    "bounds-check": "threads past the end of the arrays do nothing",
+    "blocks-rounded-up": "run_saxpy launches ceil(n / threads) blocks, enough for any n",
+    "gpu-compiles": "the kernel compiles for a real GPU, not only on the simulator",
+}
+
+ADVICE = [
+    (r"str\(|unicode_type|format",
+     "A kernel cannot build strings (an f-string, str(i), .format): print constant strings and "
+     "numbers as separate arguments, print('thread', i), which a GPU can do."),
+]
+
 A = np.float32(2.5)
 
 

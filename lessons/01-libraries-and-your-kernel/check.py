@@ -13,6 +13,15 @@ import numpy as np
 from numbabench import get_technique
 from numbabench.lessons.grading import kernel
 
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "both-axes": "apply_mask touches the frame only where (i, j) is inside it on both axes",
+    "mask-applied": "fft_filter multiplies the spectrum by the mask, between the two FFTs",
+    "no-round-trip": "the spectrum stays on the device between the library's FFT and the kernel",
+    "result-to-host": "fft_filter returns its result as a NumPy array (one transfer back)",
+    "gpu-compiles": "apply_mask compiles for a real GPU, not only on the simulator",
+}
+
 SENTINEL = np.complex64(-7777 - 7777j)
 
 

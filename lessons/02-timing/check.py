@@ -29,6 +29,15 @@ import time
 from numbabench.fmt import seconds
 from numbabench.lessons.grading import Failed
 
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "waits": "benchmark waits for the GPU (cuda.synchronize() or an event's synchronize())",
+    "sync-after": "the clock is read after the work is done, not after the launch returned",
+    "sync-before": "earlier queued work stays out: cuda.synchronize() before the clock starts",
+    "compile-apart": "the first (compiling) call is left out of the steady figure",
+    "events-complete": "the events way reads the time only once the end event has completed",
+}
+
 WORK_S = 0.02
 COMPILE_S = 0.4
 EARLIER_S = 0.8

@@ -15,6 +15,15 @@ import numpy as np
 from numbabench import get_technique
 from numbabench.lessons.grading import kernel
 
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "article-bug": "clamp compares with xmax in its second branch (the article's bug fixed)",
+    "grid-start": "each thread starts at its own global index (cuda.grid(1))",
+    "grid-stride": "each thread steps by the number of threads in the grid (cuda.gridsize(1))",
+    "one-function": "the kernel calls the @numba.jit clamp: one function, two targets",
+    "no-signature": "the helper has no explicit signature, so Numba can compile it for the GPU",
+}
+
 CASES = [  # x, xmin, xmax, expected, why
     (0.25, -0.5, 0.5, 0.25, "a value already between the bounds must come back unchanged"),
     (-0.125, -0.5, 0.5, -0.125, "a value already between the bounds must come back unchanged"),

@@ -13,6 +13,23 @@ import numpy as np
 
 from numbabench import get_technique
 
+# What the lesson teaches, each graded below (tests/test_lessons.py plants a wrong answer for each).
+PROPERTIES = {
+    "formula": "gaussian is the normal density, normalised (and with the powers where they belong)",
+    "math-not-numpy": "gaussian uses math.exp, which compiles for the GPU; np.exp does not",
+    "float32-loop": "a float32 loop beside the float64 one, so float32 data stays float32",
+    "parallel-target": "gaussian_parallel is built with target='parallel'",
+    "cuda-on-first-use": "the target='cuda' ufunc is built inside gaussian_cuda(), on first use",
+}
+
+ADVICE = [
+    (r"KeyError: <ufunc '\w+'>",
+     "That is a NumPy function (np.exp, np.sqrt, ...) in code compiled for the GPU, which has no "
+     "NumPy: use the math module's (math.exp), which compiles for the CPU and the GPU alike."),
+    (r"FakeOverload|CudaSupportError",
+     "A target='cuda' ufunc cannot be built on the simulator (numba-cuda 0.30), nor where there is no "
+     "GPU driver: build it inside gaussian_cuda(), on first use, as the exercise does."),
+]
 SQRT_2PI = math.sqrt(2 * math.pi)
 POINTS = [(0.0, 0.0, 1.0), (1.0, 0.25, 1.5), (-2.0, 0.0, 0.5), (3.0, 1.0, 2.0)]
 
