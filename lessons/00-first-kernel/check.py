@@ -20,7 +20,7 @@ PROPERTIES = {
 }
 
 ADVICE = [
-    (r"str\(|unicode_type|format",
+    (r"\bstr\(|unicode_type|\bformat\(",
      "A kernel cannot build strings (an f-string, str(i), .format): print constant strings and "
      "numbers as separate arguments, print('thread', i), which a GPU can do."),
 ]

@@ -79,7 +79,7 @@ def advise(text: str, advice, against: str | None = None) -> str:
     ``against`` (the whole error; default ``text`` itself)."""
     subject = text if against is None else against
     extra = [tip for pattern, tip in advice or () if re.search(pattern, subject)]
-    return " ".join([text] + extra)
+    return "\n".join([text] + extra)  # each piece on a line of its own, after the error's lines
 
 
 def _same(a: str, b: str) -> bool:
