@@ -8,11 +8,14 @@ and the notebooks are independent subprocesses, so they run two at a time.
 """
 from __future__ import annotations
 
+import collections
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,85 +39,188 @@ def lesson(prefix: str) -> catalog.Lesson:
     return found
 
 
-# -- wrong answers a learner would plausibly write: (lesson, name, [(old, new) in the solution], what
-# the verdict must say). Each `old` must be in the solution, so a changed solution fails loudly here.
+def check_module(l: catalog.Lesson):
+    """A lesson's check.py, imported (it defines PROPERTIES and check; importing it runs nothing)."""
+    spec = importlib.util.spec_from_file_location(f"check_{l.id.replace('-', '_')}", l.file("check"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# lesson 2's benchmark in the solution, and the same benchmark with CUDA events
+BENCHMARK = """    def timed():
+        cuda.synchronize()  # earlier work must not land in this measurement
+        t0 = time.perf_counter()
+        fn()
+        cuda.synchronize()  # the launch only queued the work: wait for it
+        return time.perf_counter() - t0
+
+    first = timed()  # compiles the kernel (the first time fn's kernel is called)
+"""
+EVENTS_BENCHMARK = """    start, end = cuda.event(timing=True), cuda.event(timing=True)
+
+    def timed():
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return cuda.event_elapsed_time(start, end) / 1e3
+
+    cuda.synchronize()
+    first = timed()
+"""
+# lesson 6: the solution's cos_ufunc, and the starter's
+CPU_UFUNC = '@vectorize(["float32(float32)", "float64(float64)"], target="cpu")  # a DUFunc: travels by value'
+PARALLEL_UFUNC = '@vectorize(["float32(float32)", "float64(float64)"], target="parallel")'
+
+
+# -- wrong answers a learner would plausibly write: (lesson, property, name, [(old, new) in the
+# solution], what the verdict must say). `property` is a key of the lesson's check.PROPERTIES: every
+# property a lesson teaches has at least one wrong answer here, whose verdict must name the cause.
+# Each `old` must be in the solution, so a changed solution fails loudly here. `ptx`: whether the
+# fault shows only when the kernels are compiled for a real GPU (else the PTX phase is left out).
+W = collections.namedtuple("W", "lesson property name edits says ptx", defaults=(False,))
 WRONG = [
-    ("00", "no-bounds-check", [("    if i < out.shape[0]:\n        out[i]", "    if True:\n        out[i]")],
-     "IndexError"),
-    ("00", "blocks-rounded-down", [("blocks = math.ceil(n / THREADS_PER_BLOCK)", "blocks = n // THREADS_PER_BLOCK")],
-     "never computed (still 0)"),
-    ("00", "thread-index-in-block", [("    i = cuda.grid(1)", "    i = cuda.threadIdx.x")],
-     "cuda.threadIdx.x is the index within the block"),
-    ("01", "article-kernel-no-bounds-check",
-     [("    if i < frame.shape[0] and j < frame.shape[1]:\n        frame[i, j] *= mask[i, j]",
-       "    frame[i, j] *= mask[i, j]")],
-     "inside the frame on both axes"),
-    ("01", "host-round-trip",
-     [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n",
-       "    d_spec = cuda.to_device(lib.asnumpy(spec))\n"
-       "    apply_mask[blocks, threads](d_spec, lib.asarray(mask))\n"
-       "    spec = lib.asarray(d_spec.copy_to_host())\n")],
-     "transfers between host and device"),
-    ("01", "mask-never-applied",
-     [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n", "")],
-     "is the mask applied"),
-    ("02", "no-synchronize", [("        cuda.synchronize()  # earlier work must not land in this measurement\n", ""),
-                              ("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
-     "never calls cuda.synchronize()"),
-    ("02", "synchronize-before-only", [("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
-     "The clock was read before the GPU finished"),
-    ("02", "compile-in-the-mean", [("    first = timed()  # compiles the kernel (the first time fn's kernel is called)\n", ""),
-                                   ("statistics.median(timed() for _ in range(repeats))",
-                                    "statistics.mean([timed() for _ in range(repeats)])"),
-                                   ("compile_s = max(first - steady_s, 0.0)", "compile_s = 0.0")],
-     "includes the first one, which compiled"),
-    ("03", "article-clamp-bug", [("elif x > xmax:", "elif x > xmin:")],
-     "clamp(0.25, -0.5, 0.5) returned 0.5, expected 0.25"),
-    ("03", "stride-by-one", [("stride = cuda.gridsize(1)", "stride = 1")],
-     "each element was done"),
-    ("03", "start-at-zero", [("start = cuda.grid(1)", "start = 0")],
-     "elements were never written"),
-    ("03", "signature-on-helper", [("@numba.jit\ndef clamp", "@numba.jit('float32(float32, float32, float32)')\ndef clamp")],
-     "explicit signature"),
-    ("04", "no-normalisation",
-     [("return math.exp(-((x - x0) / sigma) ** 2 / t(2)) / t(SQRT_2PI) / sigma",
-       "return math.exp(-((x - x0) / sigma) ** 2 / t(2))")],
-     "without its normalisation"),
-    ("04", "float64-loop-only",
-     [('SIGNATURES = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]',
-       'SIGNATURES = ["float64(float64, float64, float64)"]')],
-     "it has no float32 loop"),
-    ("04", "parallel-built-for-cpu",
-     [('gaussian_parallel = vectorize(SIGNATURES, target="parallel")(gaussian)',
-       'gaussian_parallel = vectorize(SIGNATURES, target="cpu")(gaussian)')],
-     "target='cpu' ufunc"),
-    ("04", "precedence",
-     [("-((x - x0) / sigma) ** 2 / t(2)", "-(x - x0) / sigma ** 2 / t(2)")],
-     "gaussian(1.0, 0.25, 1.5) returned"),
-    ("05", "or-not-and", [("if i < out.shape[0] and j < out.shape[1]:", "if i < out.shape[0] or j < out.shape[1]:")],
-     "inside on both axes"),
-    ("05", "race", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] += 1")],
-     "no atomic add"),
-    ("05", "race-spelled-out", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] = bins[x[i]] + 1")],
-     "no atomic add"),
-    ("05", "sign", [("out[i] = (x[i + 1] - x[i - 1]) / 2", "out[i] = (x[i - 1] - x[i + 1]) / 2")],
-     "wrong sign"),
-    ("06", "ship-returns-the-original", [("    return cloudpickle.loads(cloudpickle.dumps(f))", "    return f")],
-     "returned do_cos itself"),
-    ("06", "computed-here", [("    return client.submit(do_cos, x).result()", "    return do_cos(x)")],
-     "no task ran on the cluster"),
-    ("06", "parallel-ufunc-from-a-notebook",
-     [('@vectorize(["float32(float32)", "float64(float64)"], target="cpu")  # a DUFunc: travels by value',
-       '@vectorize(["float32(float32)", "float64(float64)"], target="parallel")')],
-     "a worker cannot unpickle `cos_ufunc`"),
-    ("07", "race-in-the-sums", [("            cuda.atomic.add(sums, k[i], c[i])", "            sums[k[i]] += c[i]")],
-     "no atomic float64 add"),
-    ("07", "race-in-the-counts", [("            cuda.atomic.add(counts, k[i], 1)", "            counts[k[i]] += 1")],
-     "no atomic integer add"),
-    ("07", "no-grid-stride-loop",
-     [("    for i in range(cuda.grid(1), c.shape[0], cuda.gridsize(1)):\n        c[i] = a[i] * b[i] + math.sin(a[i])",
-       "    i = cuda.grid(1)\n    if i < c.shape[0]:\n        c[i] = a[i] * b[i] + math.sin(a[i])")],
-     "rows unwritten"),
+    # lesson 0
+    W("00", "own-index", "thread-index-in-block", [("    i = cuda.grid(1)", "    i = cuda.threadIdx.x")],
+      "cuda.threadIdx.x is the index within the block"),
+    W("00", "own-index", "placeholder-index", [("    i = cuda.grid(1)", "    i = 0")],
+      "`i` is still the placeholder 0, so no thread reaches past the end"),
+    W("00", "bounds-check", "no-bounds-check", [("    if i < out.shape[0]:\n        out[i]", "    if True:\n        out[i]")],
+      "threads 50 to 63 must skip the work"),
+    W("00", "blocks-rounded-up", "blocks-rounded-down",
+      [("blocks = math.ceil(n / THREADS_PER_BLOCK)", "blocks = n // THREADS_PER_BLOCK")],
+      "never computed (still 0)"),
+    W("00", "gpu-compiles", "f-string-in-kernel",
+      [("        out[i] = a * x[i] + y[i]", "        if i == 3:\n            print(f\"thread {i}\")\n        out[i] = a * x[i] + y[i]")],
+      "A kernel cannot build strings", ptx=True),
+    # lesson 1
+    W("01", "both-axes", "article-kernel-no-bounds-check",
+      [("    if i < frame.shape[0] and j < frame.shape[1]:\n        frame[i, j] *= mask[i, j]",
+        "    frame[i, j] *= mask[i, j]")],
+      "inside the frame on both axes"),
+    W("01", "both-axes", "bounds-check-on-one-axis",
+      [("    if i < frame.shape[0] and j < frame.shape[1]:", "    if i < frame.shape[0]:")],
+      "inside the frame on both axes"),
+    W("01", "no-round-trip", "host-round-trip",
+      [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n",
+        "    d_spec = cuda.to_device(lib.asnumpy(spec))\n"
+        "    apply_mask[blocks, threads](d_spec, lib.asarray(mask))\n"
+        "    spec = lib.asarray(d_spec.copy_to_host())\n")],
+      "transfers between host and device"),
+    W("01", "mask-applied", "mask-never-applied",
+      [("    apply_mask[blocks, threads](spec, lib.asarray(mask))  # in place, on the library's memory\n", "")],
+      "is the mask applied"),
+    W("01", "result-to-host", "returns-the-device-array",
+      [("    return lib.asnumpy(lib.ifft2(spec))", "    return lib.ifft2(spec)")],
+      "never brought its result back to the host"),
+    W("01", "gpu-compiles", "numpy-function-in-kernel",
+      [("        frame[i, j] *= mask[i, j]", "        frame[i, j] = np.multiply(frame[i, j], mask[i, j])")],
+      "That is a NumPy function", ptx=True),
+    # lesson 2
+    W("02", "waits", "no-synchronize", [("        cuda.synchronize()  # earlier work must not land in this measurement\n", ""),
+                                        ("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
+      "benchmark never waits for the GPU"),
+    W("02", "sync-after", "synchronize-before-only",
+      [("        cuda.synchronize()  # the launch only queued the work: wait for it\n", "")],
+      "The clock was read before the GPU finished"),
+    W("02", "sync-before", "synchronize-after-only",
+      [("        cuda.synchronize()  # earlier work must not land in this measurement\n", "")],
+      "waited for the 800 ms of work that was already queued"),
+    W("02", "sync-before", "events-on-a-busy-stream", [(BENCHMARK, EVENTS_BENCHMARK.replace("    cuda.synchronize()\n    first", "    first"))],
+      "the compile hid behind that work"),
+    W("02", "compile-apart", "compile-in-the-mean",
+      [("    first = timed()  # compiles the kernel (the first time fn's kernel is called)\n", ""),
+       ("statistics.median(timed() for _ in range(repeats))", "statistics.mean([timed() for _ in range(repeats)])"),
+       ("compile_s = max(first - steady_s, 0.0)", "compile_s = 0.0")],
+      "includes the first one, which compiled"),
+    W("02", "events-complete", "events-read-too-early", [(BENCHMARK, EVENTS_BENCHMARK.replace("        end.synchronize()\n", ""))],
+      "CUDA_ERROR_NOT_READY"),
+    # lesson 3
+    W("03", "article-bug", "article-clamp-bug", [("elif x > xmax:", "elif x > xmin:")],
+      "clamp(0.25, -0.5, 0.5) returned 0.5, expected 0.25"),
+    W("03", "grid-stride", "stride-by-one", [("stride = cuda.gridsize(1)", "stride = 1")],
+      "each element was done"),
+    W("03", "grid-start", "start-at-zero", [("start = cuda.grid(1)", "start = 0")],
+      "elements were never written"),
+    W("03", "one-function", "clamp-written-out-in-the-kernel",
+      [("        out[i] = clamp(x[i], xmin, xmax)", "        out[i] = min(max(x[i], xmin), xmax)")],
+      "never called clamp"),
+    W("03", "no-signature", "signature-on-helper",
+      [("@numba.jit\ndef clamp", "@numba.jit('float32(float32, float32, float32)')\ndef clamp")],
+      "explicit signature", ptx=True),
+    # lesson 4
+    W("04", "formula", "no-normalisation",
+      [("return math.exp(-((x - x0) / sigma) ** 2 / t(2)) / t(SQRT_2PI) / sigma",
+        "return math.exp(-((x - x0) / sigma) ** 2 / t(2))")],
+      "without its normalisation"),
+    W("04", "formula", "precedence", [("-((x - x0) / sigma) ** 2 / t(2)", "-(x - x0) / sigma ** 2 / t(2)")],
+      "gaussian(1.0, 0.25, 1.5) returned"),
+    W("04", "math-not-numpy", "np-exp", [("return math.exp(", "return np.exp(")],
+      "use operators and the math module's functions (math.exp)", ptx=True),
+    W("04", "float32-loop", "float64-loop-only",
+      [('SIGNATURES = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]',
+        'SIGNATURES = ["float64(float64, float64, float64)"]')],
+      "it has no float32 loop"),
+    W("04", "parallel-target", "parallel-built-for-cpu",
+      [('gaussian_parallel = vectorize(SIGNATURES, target="parallel")(gaussian)',
+        'gaussian_parallel = vectorize(SIGNATURES, target="cpu")(gaussian)')],
+      "target='cpu' ufunc"),
+    W("04", "cuda-on-first-use", "cuda-ufunc-built-at-import",
+      [("def gaussian_cuda():\n", 'gaussian_gpu = vectorize(SIGNATURES, target="cuda")(gaussian)\n\n\ndef gaussian_cuda():\n')],
+      "build it inside gaussian_cuda(), on first use"),
+    # lesson 5
+    W("05", "both-axes", "or-not-and",
+      [("if i < out.shape[0] and j < out.shape[1]:", "if i < out.shape[0] or j < out.shape[1]:")],
+      "inside on both axes"),
+    W("05", "row-scale", "scaled-by-the-column", [("out[i, j] = a[i, j] * s[i]", "out[i, j] = a[i, j] * s[j]")],
+      "Its bounds test let it in rightly; an index it uses is wrong"),
+    W("05", "slope-sign", "sign", [("out[i] = (x[i + 1] - x[i - 1]) / 2", "out[i] = (x[i - 1] - x[i + 1]) / 2")],
+      "wrong sign"),
+    W("05", "atomic", "race", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] += 1")], "no atomic add", ptx=True),
+    W("05", "atomic", "race-spelled-out", [("cuda.atomic.add(bins, x[i], 1)", "bins[x[i]] = bins[x[i]] + 1")],
+      "no atomic add", ptx=True),
+    W("05", "every-value", "atomic-without-a-grid-stride-loop",
+      [("    start = cuda.grid(1)\n    stride = cuda.gridsize(1)\n    for i in range(start, x.shape[0], stride):\n"
+        "        cuda.atomic.add(bins, x[i], 1)",
+        "    i = cuda.grid(1)\n    if i < x.shape[0]:\n        cuda.atomic.add(bins, x[i], 1)")],
+      "Your update is atomic; the values past the first 128 were never visited"),
+    W("05", "gpu-compiles", "pdb-left-in-the-kernel",
+      [("        if 0 < i < x.shape[0] - 1:", "        if i == 3:\n            import pdb; pdb.set_trace()\n        if 0 < i < x.shape[0] - 1:")],
+      "pdb.set_trace() in a kernel runs only under the simulator"),
+    # lesson 6
+    W("06", "round-trip", "ship-returns-the-original", [("    return cloudpickle.loads(cloudpickle.dumps(f))", "    return f")],
+      "returned do_cos itself"),
+    W("06", "on-a-worker", "computed-here", [("    return client.submit(do_cos, x).result()", "    return do_cos(x)")],
+      "no task ran on the cluster"),
+    W("06", "by-value", "parallel-ufunc-from-a-notebook", [(CPU_UFUNC, PARALLEL_UFUNC)],
+      "a worker cannot unpickle `cos_ufunc`"),
+    W("06", "by-value", "parallel-ufunc-in-a-lambda",
+      [(CPU_UFUNC, PARALLEL_UFUNC),
+       ("return client.submit(cos_ufunc, x).result()", "return client.submit(lambda v: cos_ufunc(v), x).result()")],
+      "`<lambda>` itself pickles by value"),
+    W("06", "numba-shipped", "numpy-cos", [("return client.submit(cos_ufunc, x).result()", "return client.submit(np.cos, x).result()")],
+      "which holds no Numba code"),
+    # lesson 7
+    W("07", "column-loop", "no-grid-stride-loop",
+      [("    for i in range(cuda.grid(1), c.shape[0], cuda.gridsize(1)):\n        c[i] = a[i] * b[i] + math.sin(a[i])",
+        "    i = cuda.grid(1)\n    if i < c.shape[0]:\n        c[i] = a[i] * b[i] + math.sin(a[i])")],
+      "rows unwritten"),
+    W("07", "filter", "no-filter",
+      [("        if c[i] > threshold:\n            cuda.atomic.add(sums, k[i], c[i])\n            cuda.atomic.add(counts, k[i], 1)",
+        "        cuda.atomic.add(sums, k[i], c[i])\n        cuda.atomic.add(counts, k[i], 1)")],
+      "the filter is missing"),
+    W("07", "count-one", "counts-add-the-value", [("cuda.atomic.add(counts, k[i], 1)", "cuda.atomic.add(counts, k[i], c[i])")],
+      "Your atomic add to the counts adds `c[i]`, not 1"),
+    W("07", "atomic-sums", "race-in-the-sums", [("            cuda.atomic.add(sums, k[i], c[i])", "            sums[k[i]] += c[i]")],
+      "no atomic float64 add", ptx=True),
+    W("07", "atomic-counts", "race-in-the-counts", [("            cuda.atomic.add(counts, k[i], 1)", "            counts[k[i]] += 1")],
+      "no atomic integer add", ptx=True),
+]
+
+# -- right answers other than the solution, which must pass: (lesson, name, edits)
+RIGHT = [
+    ("02", "cuda-events", [(BENCHMARK, EVENTS_BENCHMARK)]),
 ]
 
 
@@ -134,12 +240,15 @@ def verdicts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wrong")
     jobs = {}
     for l in LESSONS:
-        jobs[("solution", l.id)] = (l, l.file("solution"))
-        jobs[("exercise", l.id)] = (l, l.file("exercise"))
-    for prefix, name, edits, _ in WRONG:
-        jobs[("wrong", name)] = (lesson(prefix), _mutated(tmp, prefix, name, edits))
+        jobs[("solution", l.id)] = (l, l.file("solution"), True)
+        jobs[("exercise", l.id)] = (l, l.file("exercise"), True)
+    for w in WRONG:
+        jobs[("wrong", w.name)] = (lesson(w.lesson), _mutated(tmp, w.lesson, w.name, w.edits), w.ptx)
+    for prefix, name, edits in RIGHT:
+        jobs[("right", name)] = (lesson(prefix), _mutated(tmp, prefix, name, edits), True)
     with ThreadPoolExecutor(WORKERS) as pool:
-        futures = {k: pool.submit(check, l, f, simulator=True, timeout=CHECK_TIMEOUT) for k, (l, f) in jobs.items()}
+        futures = {k: pool.submit(check, l, f, simulator=True, timeout=CHECK_TIMEOUT, ptx=ptx)
+                   for k, (l, f, ptx) in jobs.items()}
         return {k: f.result() for k, f in futures.items()}
 
 
@@ -196,15 +305,35 @@ def test_untouched_exercise_fails(verdicts, l):
     assert "bug in numbabench" not in text and "bug in the lesson" not in text, text
 
 
-@pytest.mark.parametrize("case", WRONG, ids=lambda c: f"{c[0]}-{c[1]}")
+@pytest.mark.parametrize("case", WRONG, ids=lambda w: f"{w.lesson}-{w.property}-{w.name}")
 def test_wrong_answer_is_rejected(verdicts, case):
-    prefix, name, _, says = case
-    _skip_if_packages_missing(prefix)
-    v = verdicts[("wrong", name)]
+    _skip_if_packages_missing(case.lesson)
+    v = verdicts[("wrong", case.name)]
     text = v.text()
     assert not v.passed, text
-    assert says in text, text
+    assert case.says in text, text
     assert "bug in numbabench" not in text and "bug in the lesson" not in text, text
+
+
+@pytest.mark.parametrize("case", RIGHT, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_another_right_answer_passes(verdicts, case):
+    prefix, name, _ = case
+    _skip_if_packages_missing(prefix)
+    v = verdicts[("right", name)]
+    assert v.passed, v.text()
+
+
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_every_property_a_lesson_teaches_has_a_planted_wrong_answer(l):
+    taught = check_module(l).PROPERTIES
+    planted = {w.property for w in WRONG if l.id.startswith(w.lesson)}
+    assert set(taught) == planted, f"{l.id}: taught {sorted(taught)}, planted {sorted(planted)}"
+    assert all(isinstance(t, str) and t for t in taught.values())
+
+
+def test_the_events_benchmark_says_how_it_was_graded(verdicts):
+    text = verdicts[("right", "cuda-events")].text()
+    assert "times with CUDA events" in text and "stand-in GPU" in text, text
 
 
 def test_float64_arithmetic_in_a_float32_loop_is_a_note_not_a_failure(tmp_path):
@@ -406,15 +535,132 @@ def test_untouched_copies_follow_their_starter_edited_ones_do_not(tmp_path, monk
     assert len(said) == 1 and "refreshed" in said[0]
 
 
-def test_corrupt_progress_file_is_kept_and_replaced(tmp_path):
-    from numbabench.errors import NumbabenchError
-    from numbabench.lessons.workspace import Workspace
+# -- hints -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("l", LESSONS, ids=lambda l: l.id)
+def test_hints_keep_their_indentation_and_their_code_compiles(l):
+    hints = catalog.read_hints(l)
+    assert any(h.code for h in hints), f"{l.id}: no hint shows code"
+    for n, h in enumerate(hints, 1):
+        # code goes in `code`: indented lines in the prose would be code that nothing compiles
+        assert not any(ln.startswith("    ") for ln in h.text.splitlines()), f"{l.id} hint {n}: code in the text"
+        if h.code:
+            compile(textwrap.dedent(h.code), f"{l.id} hint {n}", "exec")
+            shown = h.render().splitlines()
+            body = [ln for ln in shown if ln.strip()][len(h.text.splitlines()):]
+            assert all(ln.startswith("    ") for ln in body)  # indented as a block, first line included
+            compile(textwrap.dedent("\n".join(body)), f"{l.id} hint {n} as printed", "exec")
 
-    (tmp_path / ".progress.json").write_text("{not json")
-    with pytest.raises(NumbabenchError, match="was unreadable"):
-        Workspace(tmp_path).state
-    assert list(tmp_path.glob(".progress.json.corrupt-*"))
-    assert Workspace(tmp_path).state["lessons"] == {}
+
+def test_a_hint_is_printed_with_its_indentation(tmp_path):
+    l2 = lesson("02")
+    code = catalog.read_hints(l2)[-1].code
+    assert code.splitlines()[1].startswith("    def timed():")
+    home = tmp_path / "home"
+    for _ in catalog.read_hints(l2):
+        p = lessons_cli(home, "hint", l2.number)
+    assert p.returncode == 0, p.stderr
+    assert "\n        def timed():\n" in p.stdout, p.stdout  # the block's 4 spaces + the code's own 4
+
+
+# -- what `make lessons` prints works as typed, in a new shell --------------------------------------
+def _fresh_shell(cmd: str, home: Path, cwd: Path):
+    """``cmd`` in ``bash`` with an empty environment (``env -i``), as a new terminal would run it.
+    Only what the tests need passes: the lessons' home and the simulator; and PYTHONPATH, because
+    here the numbabench under test is this checkout, which the venv's own install may not be."""
+    keep = {"HOME": str(home), "NUMBABENCH_LESSONS_HOME": str(home / "lessons"),
+            "NUMBABENCH_LESSONS_TARGET": "cudasim", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in keep.items()), "bash", "--noprofile",
+                           "--norc", "-c", cmd], cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+def test_the_commands_make_lessons_prints_work_in_a_new_shell(tmp_path):
+    home = tmp_path / "h"
+    home.mkdir()
+    # what `make lessons` runs: the venv's python -m numbabench lessons, with the user's PATH
+    p = subprocess.run([sys.executable, "-m", "numbabench", "lessons"], cwd=ROOT, capture_output=True, text=True,
+                       env=env(NUMBABENCH_LESSONS_HOME=str(home / "lessons"), NUMBABENCH_LESSONS_TARGET="cudasim"),
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "https://www.anaconda.com/blog/seven-things-you-might-not-know-about-numba" in out
+    check_cmd = re.search(r"check: (.+lessons check 0)$", out, re.M).group(1)
+    hint_cmd = re.search(r"^(.+) lessons list \| check", out, re.M).group(1) + " lessons hint 0"
+    where = Path(re.search(r"\(type these from (.+?), in this shell or a new one", out).group(1))
+    for cmd, ok in ((check_cmd, (0, 1)), (hint_cmd, (0,))):  # an untouched lesson 0 does not pass: 1
+        r = _fresh_shell(cmd, home, where)
+        assert r.returncode in ok, f"{cmd!r} in a new shell: {r.returncode}\n{r.stdout}\n{r.stderr}"
+        assert "lesson 0" in r.stdout, r.stdout
+    jupyter = re.search(r"^  (\S+) lab (\S+)   then right-click", out, re.M)
+    if jupyter is None:
+        assert "Jupyter is not installed here" in out, out
+    else:
+        r = _fresh_shell(f"{jupyter.group(1)} --version", home, where)
+        assert r.returncode == 0, r.stderr
+
+
+# -- bad input: one line, exit status 2, nothing written --------------------------------------------
+def _broken_lessons(tmp_path, how: str) -> Path:
+    root = tmp_path / "lessons"
+    shutil.copytree(LESSONS_DIR, root)
+    victim = root / LESSONS[3].id
+    if how == "folder-missing":
+        shutil.rmtree(victim)
+    elif how == "check-corrupt":
+        (victim / "check.py").write_text("def check(ex, g)\n")
+    elif how == "hints-corrupt":
+        (victim / "hints.toml").write_text("[[hint]\ntext = 'x'\n")
+    elif how == "index-corrupt":
+        (root / "index.toml").write_text("[[lesson]]\nfolder = 3\n")
+    return root
+
+
+BAD = [  # (name, lessons command line, how the lessons are broken, what stderr says)
+    ("no-such-number", ["check", "99"], None, "there is no lesson 99"),
+    ("not-a-number", ["hint", "abc"], None, "'abc' is not a lesson"),
+    ("huge-number", ["reset", "9" * 30], None, "there is no lesson"),
+    ("zero-timeout", ["check", "0", "--timeout", "0"], None, "must be positive"),
+    ("infinite-timeout", ["check", "0", "--timeout", "inf"], None, "must be a finite number"),
+    ("word-timeout", ["watch", "0", "--interval", "soon"], None, "'soon' is not a number"),
+    ("unknown-action", ["frobnicate"], None, "invalid choice: 'frobnicate'"),
+    ("file-missing", ["check", "0", "--file", "no/such/file.py"], None, "no such file"),
+    ("file-is-a-folder", ["check", "0", "--file", "."], None, "not a file"),
+    ("lesson-folder-missing", ["list"], "folder-missing", "has no folder"),
+    ("check-corrupt", ["check", "0"], "check-corrupt", "check.py does not compile"),
+    ("hints-corrupt", ["hint", "3"], "hints-corrupt", "cannot read the hints"),
+    ("index-corrupt", [], "index-corrupt", "every [[lesson]] needs a folder and a title"),
+    ("progress-corrupt", ["list"], None, "is damaged"),
+]
+
+
+def _tree(path: Path) -> dict:
+    return {str(p.relative_to(path)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(path.rglob("*"))} if path.exists() else {}
+
+
+@pytest.mark.parametrize("case", BAD, ids=lambda c: c[0])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, case):
+    from numbabench.cli import main
+
+    name, argv, broken, says = case
+    home = tmp_path / "home"
+    if name == "progress-corrupt":
+        home.mkdir()
+        (home / ".progress.json").write_text("{not json")
+    monkeypatch.setenv("NUMBABENCH_LESSONS_HOME", str(home))
+    monkeypatch.setenv("NUMBABENCH_LESSONS_TARGET", "cudasim")
+    if broken:
+        monkeypatch.setenv("NUMBABENCH_LESSONS_DIR", str(_broken_lessons(tmp_path, broken)))
+    monkeypatch.chdir(tmp_path)
+    before = _tree(home)
+    try:
+        status = main(["lessons", *argv])
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert "Traceback" not in err
+    assert _tree(home) == before, "something was written"
 
 
 # -- every exercise and solution runs as a notebook -----------------------------------------------

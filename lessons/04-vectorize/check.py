@@ -23,9 +23,6 @@ PROPERTIES = {
 }
 
 ADVICE = [
-    (r"KeyError: <ufunc '\w+'>",
-     "That is a NumPy function (np.exp, np.sqrt, ...) in code compiled for the GPU, which has no "
-     "NumPy: use the math module's (math.exp), which compiles for the CPU and the GPU alike."),
     (r"FakeOverload|CudaSupportError",
      "A target='cuda' ufunc cannot be built on the simulator (numba-cuda 0.30), nor where there is no "
      "GPU driver: build it inside gaussian_cuda(), on first use, as the exercise does."),

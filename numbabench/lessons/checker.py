@@ -184,8 +184,12 @@ def where_stuck(stderr: str, learner: Path) -> str | None:
     return f"line {line} ({inside}): `{src}`"
 
 
-def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout: float | None = None) -> Verdict:
-    """Grade ``file`` against ``lesson``'s check; never raises for anything the file does."""
+def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout: float | None = None,
+          ptx: bool = True) -> Verdict:
+    """Grade ``file`` against ``lesson``'s check; never raises for anything the file does.
+
+    ``ptx=False`` leaves the PTX phase out: a partial verdict, for a caller that knows the fault it
+    looks for shows in the run phase (the tests' planted wrong answers)."""
     file = Path(file).resolve()
     if not file.is_file():
         raise NumbabenchError(f"no such file: {file}")
@@ -195,7 +199,7 @@ def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout:
     timeout = float(timeout if timeout is not None else lesson.timeout)
     v = Verdict(lesson=lesson, file=file, simulator=sim)
     spec = {"file": str(file), "check": str(lesson.file("check")), "timeout": timeout}
-    wants_ptx = "def ptx_kernels" in lesson.file("check").read_text(encoding="utf-8")
+    wants_ptx = ptx and "def ptx_kernels" in lesson.file("check").read_text(encoding="utf-8")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="numbabench-check-") as tmp:
         tmp = Path(tmp)

@@ -203,6 +203,10 @@ def ptx_phase(spec: dict) -> dict:
                     msg += (" A kernel cannot allocate arrays (np.empty, np.zeros, ...): pass the buffer "
                             "in as an argument, or use cuda.local.array / cuda.shared.array with a "
                             "constant size.")
+                if re.search(r"KeyError: <ufunc '\w+'>", f"{type(exc).__name__}: {text}"):
+                    msg += (" That is a NumPy function (np.exp, np.multiply, ...) in code compiled for "
+                            "the GPU, which has no NumPy: use operators and the math module's functions "
+                            "(math.exp), which compile for the CPU and the GPU alike.")
                 if "compilation is disabled" in text:
                     msg += (" A @numba.jit helper with an explicit signature is frozen to the CPU: "
                             "drop the signature, and Numba compiles a GPU version when a kernel calls it.")
