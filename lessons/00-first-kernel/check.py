@@ -20,6 +20,10 @@ PROPERTIES = {
 }
 
 ADVICE = [
+    (r"IndexError: tid=",
+     "A thread past the end of the arrays indexed them: the grid is made of whole blocks, so it has "
+     "more threads than elements, and threads past the end must skip the work: put it under "
+     "`if i < out.shape[0]:`"),
     (r"\bstr\(|unicode_type|\bformat\(",
      "A kernel cannot build strings (an f-string, str(i), .format): print constant strings and "
      "numbers as separate arguments, print('thread', i), which a GPU can do."),
@@ -68,8 +72,8 @@ def check(ex, g):
             saxpy[blocks, threads](A, d_x[:n], d_y[:n], d_out[:n])
         except IndexError as exc:
             g.fail(f"{what}: a thread past the end touched the arrays: {exc}. The grid has "
-                   f"{blocks * threads} threads for {n} elements; threads {n} to {blocks * threads - 1} "
-                   "must skip the work: put it under `if i < out.shape[0]:`")
+                   f"{blocks * threads} threads for {n} elements: threads past the end must skip the "
+                   f"work (here threads {n} to {blocks * threads - 1}): put it under `if i < out.shape[0]:`")
         out = d_out.copy_to_host()
         if np.all(out[1:n] == sentinel) and np.isclose(out[0], A * x[0] + y[0]):
             g.fail(f"{what}: only element 0 was written, by every thread: `i` is still the placeholder "

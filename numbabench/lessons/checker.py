@@ -184,62 +184,70 @@ def where_stuck(stderr: str, learner: Path) -> str | None:
     return f"line {line} ({inside}): `{src}`"
 
 
+def _read_run(v: Verdict, run: "_Phase", finished: bool, timeout: float, file: Path) -> None:
+    """The run phase's result, or why there is none, into the verdict's items."""
+    ran = run.read()
+    err = run.err_text()
+    v.output = run.out_text()[-4000:]
+    if ran is None:
+        if not finished or "Timeout (" in err:
+            v.timed_out = True
+            stuck = where_stuck(err, file)
+            msg = (f"timed out: your code was still running after {timeout:g} s"
+                   + (f", at {stuck}" if stuck else "")
+                   + ". An endless loop? Under the simulator a kernel thread that never leaves its "
+                     "loop never ends (check the loop's condition and its step).")
+            v.items.append((False, msg))
+        else:
+            tail = "\n".join(err.rstrip().splitlines()[-12:])
+            code = run.proc.returncode
+            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
+            v.items.append((False, f"your file crashed the Python process ({how}) before the check "
+                                   f"could report:\n{tail}"))
+    elif "internal" in ran:
+        v.items.append((False, "the checker itself failed (a bug in numbabench, please report it):\n"
+                        + ran["internal"]))
+    else:
+        if ran["crash"]:
+            v.items.append((False, "your file did not run to the end: " + ran["crash"]))
+        for p in ran["parts"]:
+            text = p["title"]
+            if p["message"]:
+                text = f"{text}: {p['message']}" if text else p["message"]
+            v.items.append((p["ok"], text))
+        v.speed = [s["text"] for s in ran["speeds"]]
+        v.notes = list(ran["notes"])
+
+
 def check(lesson: Lesson, file: Path, *, simulator: bool | None = None, timeout: float | None = None,
-          ptx: bool = True) -> Verdict:
+          phases: tuple = ("run", "ptx")) -> Verdict:
     """Grade ``file`` against ``lesson``'s check; never raises for anything the file does.
 
-    ``ptx=False`` leaves the PTX phase out: a partial verdict, for a caller that knows the fault it
-    looks for shows in the run phase (the tests' planted wrong answers)."""
+    ``phases`` leaves a phase out when it does not name it: a partial verdict, for a caller that
+    knows in which phase the fault it looks for shows (the tests' planted wrong answers)."""
+    unknown = set(phases) - {"run", "ptx"}
+    if unknown or not phases:
+        raise ValueError(f"phases: give 'run', 'ptx' or both, not {phases!r}")
     file = Path(file).resolve()
     if not file.is_file():
         raise NumbabenchError(f"no such file: {file}")
     sim = use_simulator(simulator)
-    if not sim:
+    if not sim and "run" in phases:
         require_gpu()
     timeout = float(timeout if timeout is not None else lesson.timeout)
     v = Verdict(lesson=lesson, file=file, simulator=sim)
     spec = {"file": str(file), "check": str(lesson.file("check")), "timeout": timeout}
-    wants_ptx = ptx and "def ptx_kernels" in lesson.file("check").read_text(encoding="utf-8")
+    wants_ptx = "ptx" in phases and "def ptx_kernels" in lesson.file("check").read_text(encoding="utf-8")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="numbabench-check-") as tmp:
         tmp = Path(tmp)
-        run = _Phase("run", spec, _env(sim, file), tmp)
+        run = _Phase("run", spec, _env(sim, file), tmp) if "run" in phases else None
         ptx = _Phase("ptx", dict(spec, timeout=PTX_TIMEOUT), _env(False, file), tmp) if wants_ptx else None
-        finished = run.wait(timeout + GRACE)
-        ran = run.read()
+        if run is not None:
+            _read_run(v, run, run.wait(timeout + GRACE), timeout, file)
         if ptx is not None:
             ptx.wait(PTX_TIMEOUT + GRACE)
         v.seconds = time.perf_counter() - t0
-        err = run.err_text()
-        v.output = run.out_text()[-4000:]
-        if ran is None:
-            if not finished or "Timeout (" in err:
-                v.timed_out = True
-                stuck = where_stuck(err, file)
-                msg = (f"timed out: your code was still running after {timeout:g} s"
-                       + (f", at {stuck}" if stuck else "")
-                       + ". An endless loop? Under the simulator a kernel thread that never leaves its "
-                         "loop never ends (check the loop's condition and its step).")
-                v.items.append((False, msg))
-            else:
-                tail = "\n".join(err.rstrip().splitlines()[-12:])
-                code = run.proc.returncode
-                how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
-                v.items.append((False, f"your file crashed the Python process ({how}) before the check "
-                                       f"could report:\n{tail}"))
-        elif "internal" in ran:
-            v.items.append((False, "the checker itself failed (a bug in numbabench, please report it):\n"
-                            + ran["internal"]))
-        else:
-            if ran["crash"]:
-                v.items.append((False, "your file did not run to the end: " + ran["crash"]))
-            for p in ran["parts"]:
-                text = p["title"]
-                if p["message"]:
-                    text = f"{text}: {p['message']}" if text else p["message"]
-                v.items.append((p["ok"], text))
-            v.speed = [s["text"] for s in ran["speeds"]]
-            v.notes = list(ran["notes"])
         if ptx is not None and not v.timed_out:
             got = ptx.read()
             if got is None:
