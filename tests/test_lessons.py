@@ -553,15 +553,17 @@ def test_hints_keep_their_indentation_and_their_code_compiles(l):
             compile(textwrap.dedent("\n".join(body)), f"{l.id} hint {n} as printed", "exec")
 
 
-def test_a_hint_is_printed_with_its_indentation(tmp_path):
+def test_a_hint_is_printed_with_its_indentation(tmp_path, monkeypatch, capsys):
+    from numbabench.cli import main
+
     l2 = lesson("02")
     code = catalog.read_hints(l2)[-1].code
     assert code.splitlines()[1].startswith("    def timed():")
-    home = tmp_path / "home"
+    monkeypatch.setenv("NUMBABENCH_LESSONS_HOME", str(tmp_path / "home"))
     for _ in catalog.read_hints(l2):
-        p = lessons_cli(home, "hint", l2.number)
-    assert p.returncode == 0, p.stderr
-    assert "\n        def timed():\n" in p.stdout, p.stdout  # the block's 4 spaces + the code's own 4
+        assert main(["lessons", "hint", str(l2.number)]) == 0
+    out = capsys.readouterr().out
+    assert "\n        def timed():\n" in out, out  # the block's 4 spaces + the code's own 4
 
 
 # -- what `make lessons` prints works as typed, in a new shell --------------------------------------

@@ -32,7 +32,9 @@
 # hopeless for speed: keep the sizes small, and never read its timings as GPU timings.
 #
 # Your task: complete `saxpy` (`out[i] = a * x[i] + y[i]`) and the launch in `run_saxpy`.
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 0`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 0` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

@@ -40,7 +40,8 @@
 # 2. `fft_filter` copies the spectrum to the host and back between the FFT and the kernel. Hand the
 #    library's array to the kernel as it is.
 #
-# Grade your copy with `numbabench lessons check 1`.
+# Grade your copy with `.venv/bin/numbabench lessons check 1` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import fft_library, gpu_or_simulator

@@ -40,7 +40,9 @@
 # is still queued. Its events stamp the moment the work before them is done. Your benchmark must
 # find both numbers, by either clock.
 #
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 2`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 2` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

@@ -38,7 +38,9 @@
 # * `math` functions, not `numpy` ones, and no array allocation inside;
 # * let Numba pick the types: the GPU often runs float32 where the CPU runs float64.
 #
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 3`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 3` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

@@ -36,7 +36,9 @@
 # The article's example is the normal density
 # `gaussian(x, x0, sigma) = exp(-((x - x0) / sigma)**2 / 2) / sqrt(2 pi) / sigma`.
 #
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 4`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 4` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

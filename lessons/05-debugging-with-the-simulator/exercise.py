@@ -38,7 +38,8 @@
 # more).
 #
 # Below are three kernels, each with one bug. Find and fix them; every kernel to fix says `# TODO`.
-# Grade your copy with `numbabench lessons check 5`.
+# Grade your copy with `.venv/bin/numbabench lessons check 5` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

@@ -33,7 +33,9 @@
 # Here the cluster is a `LocalCluster`: worker *processes* on this machine, which inherit its
 # environment (on the simulator, the workers run the simulator too).
 #
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 6`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 6` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator, unpickles

@@ -33,7 +33,9 @@
 # makes it one indivisible step. (The simulator runs one block at a time and would not show you the
 # race: the check reads the compiled code for atomics.)
 #
-# Every spot to fill in says `# TODO`. Grade your copy with `numbabench lessons check 7`.
+# Every spot to fill in says `# TODO`.
+# Grade your copy with `.venv/bin/numbabench lessons check 7` (typed in the clone's folder; plain
+# `numbabench` once the venv is active).
 
 # %%
 from numbabench.lessons import gpu_or_simulator

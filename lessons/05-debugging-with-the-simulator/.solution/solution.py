@@ -42,7 +42,7 @@
 # your Python source.
 #
 # Below are three kernels, each with one bug. Find and fix them; every kernel to fix says so.
-# Grade your copy with `numbabench lessons check 5`.
+# Grade your copy with `.venv/bin/numbabench lessons check 5`.
 
 # %%
 from numbabench.lessons import gpu_or_simulator
