@@ -566,6 +566,19 @@ def test_a_hint_is_printed_with_its_indentation(tmp_path, monkeypatch, capsys):
     assert "\n        def timed():\n" in out, out  # the block's 4 spaces + the code's own 4
 
 
+def test_after_the_last_lesson_it_says_what_next(tmp_path, monkeypatch, capsys):
+    from numbabench.cli import main
+
+    monkeypatch.setenv("NUMBABENCH_LESSONS_HOME", str(tmp_path / "home"))
+    for _ in LESSONS:
+        assert main(["lessons", "next"]) == 0
+    out = capsys.readouterr().out
+    assert "is the last lesson" in out and "What next:" in out, out
+    for says in (" run --techniques", " report", " try",
+                 "https://www.anaconda.com/blog/seven-things-you-might-not-know-about-numba"):
+        assert says in out, out
+
+
 # -- what `make lessons` prints works as typed, in a new shell --------------------------------------
 def _fresh_shell(cmd: str, home: Path, cwd: Path):
     """``cmd`` in ``bash`` with an empty environment (``env -i``), as a new terminal would run it.

@@ -205,11 +205,13 @@ def what_next() -> list[str]:
     """Where a learner goes after the last lesson."""
     return [
         "What next:",
-        f"  {nb()} run --techniques clamp,gaussian   time the techniques you wrote on this machine's targets",
-        f"  {nb()} report                            the HTML report of that run: the same kernels against NumPy,",
-        "                                            with compile time, spread, and the roofline",
-        f"  {nb()} try                               your own kernel through the same checks and timing",
-        "                                            (in the numbabench that has it: `numbabench --help` lists it)",
+        f"  {nb()} run --techniques clamp,gaussian",
+        "      times the kernels of these lessons on every target here, against NumPy measured in the same run",
+        f"  {nb()} report",
+        "      the HTML report of that run: compile time apart, median and spread, the roofline",
+        f"  {nb()} try",
+        "      a kernel of your own through the same checks and timing (where your numbabench has it: "
+        "--help lists it)",
         f"  the article itself: {ARTICLE_URL}",
     ]
 
