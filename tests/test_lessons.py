@@ -1,10 +1,12 @@
 """The lessons test themselves: every solution passes its check, every untouched exercise fails it,
-plausible wrong answers are rejected with the verdict a learner needs, every exercise and solution
-runs as a notebook, and the runner (list, check, hint, next, reset, solution) keeps its promises.
+a plausible wrong answer for every property a lesson teaches is rejected with a verdict that names
+the cause, every exercise and solution runs as a notebook, the hints keep their code pasteable, the
+commands `make lessons` prints work in a new shell, bad input is one line and writes nothing, and
+the runner (list, check, hint, next, reset, solution) keeps its promises.
 
 Checks run on the CUDA simulator (NUMBABENCH_LESSONS_TARGET=cudasim) so the results do not depend
 on the machine; the GPU-only test runs the solutions on a real GPU where there is one. The checks
-and the notebooks are independent subprocesses, so they run two at a time.
+and the notebooks are independent subprocesses, so they run a few at a time.
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ from numbabench.lessons.checker import check
 LESSONS_DIR = ROOT / "lessons"
 LESSONS = catalog.load(LESSONS_DIR)
 BY_ID = {l.id: l for l in LESSONS}
-WORKERS = 2
-CHECK_TIMEOUT = 60
+WORKERS = 2  # notebooks: two kernels at a time
+CHECK_WORKERS = 3  # checks: one process each (a planted answer runs one phase), often waitingCHECK_TIMEOUT = 60
 
 
 def lesson(prefix: str) -> catalog.Lesson:
@@ -237,7 +239,7 @@ def _mutated(tmp: Path, prefix: str, name: str, edits) -> Path:
 
 @pytest.fixture(scope="session")
 def verdicts(tmp_path_factory):
-    """Every check the tests look at, run once, two at a time: {key: Verdict}."""
+    """Every check the tests look at, run once, CHECK_WORKERS at a time: {key: Verdict}."""
     tmp = tmp_path_factory.mktemp("wrong")
     jobs = {}
     for l in LESSONS:
@@ -248,7 +250,7 @@ def verdicts(tmp_path_factory):
                                    ("ptx",) if w.ptx else ("run",))
     for prefix, name, edits in RIGHT:
         jobs[("right", name)] = (lesson(prefix), _mutated(tmp, prefix, name, edits), BOTH)
-    with ThreadPoolExecutor(WORKERS) as pool:
+    with ThreadPoolExecutor(CHECK_WORKERS) as pool:
         futures = {k: pool.submit(check, l, f, simulator=True, timeout=CHECK_TIMEOUT, phases=phases)
                    for k, (l, f, phases) in jobs.items()}
         return {k: f.result() for k, f in futures.items()}
@@ -387,7 +389,8 @@ def test_endless_kernel_loop_times_out(tmp_path):
     assert looping != sol
     v, text, took = _check_text(tmp_path, "03", looping, timeout=4)
     assert v.timed_out and not v.passed
-    assert "timed out" in text and "while start >= 0:" in text, text
+    # the line most threads were on when time ran out: either line of the loop
+    assert "timed out" in text and ("while start >= 0:" in text or "start += 0" in text), text
     assert took < 4 + 12  # the timeout, plus start-up; never a hang
 
 

@@ -209,9 +209,8 @@ def what_next() -> list[str]:
         "      times the kernels of these lessons on every target here, against NumPy measured in the same run",
         f"  {nb()} report",
         "      the HTML report of that run: compile time apart, median and spread, the roofline",
-        f"  {nb()} try",
-        "      a kernel of your own through the same checks and timing (where your numbabench has it: "
-        "--help lists it)",
+        f"  {nb()} try FILE.py:NAME",
+        "      a function of your own (a kernel, with --kernel) through every variant, checked and timed",
         f"  the article itself: {ARTICLE_URL}",
     ]
 
