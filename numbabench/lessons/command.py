@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import sysconfig
@@ -158,10 +159,13 @@ def _pick(lessons, ws: Workspace, chosen: catalog.Lesson | None) -> catalog.Less
 
 
 def _rel(path: Path) -> str:
+    """``path`` relative to the current folder when it lies below it, else absolute. Lexical, not
+    resolved: a venv reached through a symlink keeps the name it was reached by."""
+    here = Path(os.path.abspath(os.getcwd()))
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(os.path.abspath(path)).relative_to(here))
     except ValueError:
-        return str(path)
+        return os.path.abspath(path)
 
 
 def _intro(lesson: catalog.Lesson, ws: Workspace) -> None:
