@@ -33,7 +33,8 @@ LESSONS_DIR = ROOT / "lessons"
 LESSONS = catalog.load(LESSONS_DIR)
 BY_ID = {l.id: l for l in LESSONS}
 WORKERS = 2  # notebooks: two kernels at a time
-CHECK_WORKERS = 3  # checks: one process each (a planted answer runs one phase), often waitingCHECK_TIMEOUT = 60
+CHECK_WORKERS = 3  # checks: one process each (a planted answer runs one phase), often waiting
+CHECK_TIMEOUT = 60
 
 
 def lesson(prefix: str) -> catalog.Lesson:
