@@ -25,7 +25,9 @@ def best_of(fn, args, calls):
     return best
 
 
-def measure(name, size, rounds, min_time=0.02):
+def measure(name, size, rounds, min_time=0.02, only=None, quiet=False):
+    """{(target, variant): (median ratio vs best numpy, min, max, correct)}; ``only`` limits the
+    non-numpy pairs timed (numpy's are always timed: they are the baseline of every round)."""
     tech = get_technique(name)
     inputs = tech.check_inputs(tech.make_inputs(size))
     want = tech.reference(inputs)
@@ -34,6 +36,8 @@ def measure(name, size, rounds, min_time=0.02):
         if target not in tech.targets:
             continue
         for variant in tech.variants_for(target):
+            if only is not None and target != "numpy" and (target, variant) not in only:
+                continue
             fn = tech.variant(target, variant)
             args = tech.prepare(target, inputs)
             ok, err = tech.compare(tech.fetch(target, fn(args)), want)
@@ -47,14 +51,19 @@ def measure(name, size, rounds, min_time=0.02):
             times[key].append(best_of(fn, args, calls))
     numpy_keys = [k for k in times if k[0] == "numpy"]
     best_np = [min(times[k][r] for k in numpy_keys) for r in range(rounds)]
-    print(f"{name} size={size}")
+    result = {}
+    if not quiet:
+        print(f"{name} size={size}")
     for target, variant, ok in pairs:
         ts = times[(target, variant)]
         ratios = [b / t for b, t in zip(best_np, ts)]
         med = statistics.median(ratios)
-        print(f"  {target:9s} {variant:8s} {statistics.median(ts) * 1e3:9.3f} ms  "
-              f"x{med:6.2f} vs best numpy  [{min(ratios):.2f}-{max(ratios):.2f}]"
-              f"{'' if ok else '  WRONG'}")
+        result[(target, variant)] = (med, min(ratios), max(ratios), ok, statistics.median(ts))
+        if not quiet:
+            print(f"  {target:9s} {variant:8s} {statistics.median(ts) * 1e3:9.3f} ms  "
+                  f"x{med:6.2f} vs best numpy  [{min(ratios):.2f}-{max(ratios):.2f}]"
+                  f"{'' if ok else '  WRONG'}")
+    return result
 
 
 def main():

@@ -157,3 +157,34 @@ def test_tuned_variants_right_on_the_scalar_fallback():
         print(json.dumps({"backend": vecmath.backend().name, "bad": bad}))
     """, NUMBABENCH_VECMATH="scalar")
     assert state == {"backend": "scalar", "bad": []}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_variant_env_names_real_pairs_and_selects_its_layer(name):
+    t = tech(name)
+    envs = t.variant_env
+    assert envs, f"{name}: no threading setting chosen"
+    for target, variant in envs:
+        assert variant in t.variants_for(target)
+    env = envs[("parallel", ARTICLE)]
+    state = run_python(f"""
+        import json, numba
+        from numbabench import get_technique
+        t = get_technique({t.name!r})
+        inputs = t.check_inputs(t.make_inputs(50_000))
+        ok, _ = t.compare(t.run("parallel", inputs), t.reference(inputs))
+        loadable = []
+        for layer in ("omp", "tbb", "workqueue"):
+            try:
+                __import__(f"numba.np.ufunc.{{layer}}pool")
+                loadable.append(layer)
+            except ImportError:
+                pass
+        print(json.dumps({{"ok": ok, "layer": numba.threading_layer(), "loadable": loadable}}))
+    """, **env)
+    assert state["ok"]
+    if "NUMBA_THREADING_LAYER" in env:
+        want = env["NUMBA_THREADING_LAYER"]
+    else:  # the first of the priority list that this Numba can load
+        want = next(x for x in env["NUMBA_THREADING_LAYER_PRIORITY"].split() if x in state["loadable"])
+    assert state["layer"] == want

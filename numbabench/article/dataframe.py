@@ -359,6 +359,10 @@ class Reference(dict):
     scale = None  # per key, the sum of |c| over kept rows: the size a rounding error is relative to
 
 
+#: the threading settings of this technique's host workers (docs/threading.md); a priority, not
+#: NUMBA_THREADING_LAYER=omp, so that a Numba without OpenMP falls back instead of failing
+OMP_PASSIVE = {"NUMBA_THREADING_LAYER_PRIORITY": "omp tbb workqueue", "OMP_WAIT_POLICY": "passive"}
+
 @register
 class DataFrameQuery(Technique):
     name = "dataframe"
@@ -376,6 +380,9 @@ class DataFrameQuery(Technique):
     n_keys = 16
     keep = 0.5  # make_inputs: about this fraction of rows passes the filter
     variants = {"numpy": (ARTICLE, TUNED), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # OpenMP with passive waiting held up best for both prange loops (docs/threading.md); one
+    # environment for every host pair keeps them in one worker, timed interleaved.
+    variant_env = {(t, v): OMP_PASSIVE for t in ("numpy", "cpu", "parallel") for v in (ARTICLE, TUNED)}
 
     def make_inputs(self, size, seed=0, dtype=None):
         import pandas as pd

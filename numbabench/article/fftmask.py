@@ -269,6 +269,11 @@ def _run_parallel_tuned(a):
     return ifft2(spec, workers=w, overwrite=True)
 
 
+#: the threading settings of this technique's host workers (docs/threading.md)
+# (a priority, not NUMBA_THREADING_LAYER=omp: where OpenMP is missing Numba falls back, not fails)
+OMP_PASSIVE = {"NUMBA_THREADING_LAYER_PRIORITY": "omp tbb workqueue", "OMP_WAIT_POLICY": "passive"}
+
+
 @register
 class FFTMask(Technique):
     name = "fftmask"
@@ -277,6 +282,10 @@ class FFTMask(Technique):
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
     variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # OpenMP with passive waiting: spinning OpenMP threads fight scipy.fft's workers for the cores
+    # (docs/threading.md). One environment for every host pair keeps them in one worker, interleaved.
+    variant_env = {("numpy", ARTICLE): OMP_PASSIVE, ("numpy", TUNED): OMP_PASSIVE, ("cpu", ARTICLE): OMP_PASSIVE,
+                   ("parallel", ARTICLE): OMP_PASSIVE, ("parallel", TUNED): OMP_PASSIVE}
     dtypes = ("complex64",)
     sizes = {
         "quick": (57_600, 921_600),  # 180x320, 720x1280

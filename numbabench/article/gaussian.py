@@ -277,6 +277,10 @@ def _run_cupy(a):
     return _cupy_kernel()(a["x"], a["x0"], a["sigma"], a["out"])
 
 
+#: the threading settings of this technique's host workers (docs/threading.md)
+WORKQUEUE = {"NUMBA_THREADING_LAYER": "workqueue"}
+
+
 @register
 class Gaussian(Technique):
     name = "gaussian"
@@ -291,6 +295,11 @@ class Gaussian(Technique):
     simulator_max_size = 100_000
     rtol, atol = TOLERANCE["float64"]  # the float64 figures; compare() picks by dtype
     variants = {"numpy": (ARTICLE, TUNED), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # workqueue: under OpenMP the parallel ufunc's inner loop gets one element per call, and the
+    # tuned prange held up best under it at 1e6 (docs/threading.md). Every host pair gets the same
+    # environment, so that they share one worker and are timed interleaved (numpy and cpu start no
+    # Numba threads: the setting cannot change them).
+    variant_env = {(t, v): WORKQUEUE for t in ("numpy", "cpu", "parallel") for v in (ARTICLE, TUNED)}
 
     def make_inputs(self, size, seed=0, dtype=None):
         dtype = np.dtype(dtype or self.default_dtype())

@@ -264,6 +264,10 @@ def close_cluster() -> None:
             pass
 
 
+#: the threading settings of this technique's host workers (docs/threading.md)
+WORKQUEUE = {"NUMBA_THREADING_LAYER": "workqueue"}
+
+
 @register
 class Remote(Technique):
     name = "remote"
@@ -276,6 +280,9 @@ class Remote(Technique):
     rtol = 1e-5
     atol = 1e-6
     variants = {"numpy": (ARTICLE, TUNED), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # workqueue: the parallel ufunc's inner loop gets one element per call under OpenMP; see
+    # docs/threading.md. One environment for every host pair keeps them in one worker, interleaved.
+    variant_env = {(t, v): WORKQUEUE for t in ("numpy", "cpu", "parallel") for v in (ARTICLE, TUNED)}
 
     def make_inputs(self, size, seed=0, dtype=None):
         dtype = np.dtype(dtype or self.default_dtype())
