@@ -188,3 +188,12 @@ def test_variant_env_names_real_pairs_and_selects_its_layer(name):
     else:  # the first of the priority list that this Numba can load
         want = next(x for x in env["NUMBA_THREADING_LAYER_PRIORITY"].split() if x in state["loadable"])
     assert state["layer"] == want
+
+
+def test_fftmask_step_rows_for_every_variant_of_the_cell():
+    t = tech("fftmask")
+    inputs = t.check_inputs(t.make_inputs(57_600))
+    rows = t.extra_rows("parallel", inputs, {"min_time": 0.01, "repeat": 3, "variants": (ARTICLE, TUNED)})
+    assert [(r["phase"], r["variant"]) for r in rows] == [
+        (p, v) for v in (ARTICLE, TUNED) for p in ("fft", "mask", "ifft")]
+    assert all(r["median_s"] > 0 for r in rows)

@@ -245,6 +245,17 @@ def host_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: frames smaller than this (pixels) get one FFT thread in the tuned variants: below it, handing
+#: the transform to a second thread cost more than it saved (180x320: 0.4-0.7x with workers=2,
+#: measured on a shared 2-core machine, docs/techniques-cpu.md)
+FFT_THREADS_MIN = 1 << 18
+
+
+def fft_workers(size: int, cores: int) -> int:
+    """The scipy.fft ``workers`` of a tuned variant for a frame of ``size`` pixels."""
+    return cores if size >= FFT_THREADS_MIN else 1
+
+
 @numba.njit
 def mask_flat(spec, mask):
     """In place over flat C-contiguous views, one loop from 0: LLVM vectorizes it."""
@@ -254,7 +265,7 @@ def mask_flat(spec, mask):
 
 
 def _run_numpy_tuned(a):
-    w = host_cores()
+    w = fft_workers(a["frame"].size, host_cores())
     spec = fft2(a["frame"], workers=w)
     np.multiply(spec, a["mask"], out=spec)
     return ifft2(spec, workers=w, overwrite=True)
@@ -263,7 +274,7 @@ def _run_numpy_tuned(a):
 def _run_parallel_tuned(a):
     # All cores go to the FFT; the mask (a few % of the pipeline) runs on this thread, so no
     # Numba thread pool spins beside pocketfft's workers for the cores.
-    w = numba.get_num_threads()
+    w = fft_workers(a["frame"].size, numba.get_num_threads())
     spec = fft2(a["frame"], workers=w)
     mask_flat(spec.reshape(-1), a["mask"].reshape(-1))
     return ifft2(spec, workers=w, overwrite=True)
@@ -391,8 +402,9 @@ class FFTMask(Technique):
         return 2 * fft_flops(size) + 2 * size
 
     # -- library vs custom kernel: fft, mask and ifft on their own -----------------------------
-    def steps(self, target, args) -> dict:
-        """phase -> (callable, bytes, flops): the pipeline's three steps, each repeatable alone.
+    def steps(self, target, args, variant=ARTICLE) -> dict:
+        """phase -> (callable, bytes, flops): the pipeline's three steps of ``variant``, each
+        repeatable alone.
 
         The mask step runs in place on a spectrum made once (the 0/1 mask makes it idempotent);
         the inverse FFT reads that spectrum and leaves it as it is.
@@ -400,11 +412,18 @@ class FFTMask(Technique):
         size = int(np.prod(args["frame"].shape))
         f, m = args["frame"], args["mask"]
         if target in ("numpy", "cpu", "parallel"):
-            w = numba.get_num_threads() if target == "parallel" else 1
+            if variant == TUNED:
+                w = fft_workers(size, numba.get_num_threads() if target == "parallel" else host_cores())
+            else:
+                w = numba.get_num_threads() if target == "parallel" else 1
             spec = fft2(f, workers=w)
-            mask_fn = {"numpy": lambda: np.multiply(spec, m, out=spec),
-                       "cpu": lambda: mask_loop(spec, m),
-                       "parallel": lambda: mask_prange(spec, m)}[target]
+            if target == "parallel" and variant == TUNED:
+                flat, mflat = spec.reshape(-1), m.reshape(-1)
+                mask_fn = lambda: mask_flat(flat, mflat)
+            else:
+                mask_fn = {"numpy": lambda: np.multiply(spec, m, out=spec),
+                           "cpu": lambda: mask_loop(spec, m),
+                           "parallel": lambda: mask_prange(spec, m)}[target]
             fft_fn, ifft_fn = (lambda: fft2(f, workers=w)), (lambda: ifft2(spec, workers=w))
         elif target == "cudasim":
             spec = memory(target).empty(f.shape, np.complex64)
@@ -429,18 +448,21 @@ class FFTMask(Technique):
                 "ifft": (ifft_fn, frame_rw, fft_flops(size))}
 
     def extra_rows(self, target, inputs, opts):
+        """fft, mask and ifft rows for each variant of the cell on ``target`` (``opts['variants']``)."""
         args = self.prepare(target, inputs)
         sync = memory(target).synchronize
+        t_opts = {k: opts[k] for k in ("min_time", "repeat") if k in opts}
         rows = []
-        for phase, (fn, nbytes, nflops) in self.steps(target, args).items():
-            fn()  # warm up: compile, cuFFT plan, memory pool
-            sync()
-            tm = timing.steady(fn, sync, **opts)
-            rows.append(dict(
-                phase=phase, **tm.as_row(), bytes=nbytes, flops=nflops,
-                gbps=nbytes / tm.median_s / 1e9 if tm.median_s > 0 else None,
-                gflops=nflops / tm.median_s / 1e9 if nflops and tm.median_s > 0 else None,
-            ))
+        for variant in opts.get("variants") or (ARTICLE,):
+            for phase, (fn, nbytes, nflops) in self.steps(target, args, variant).items():
+                fn()  # warm up: compile, cuFFT plan, memory pool
+                sync()
+                tm = timing.steady(fn, sync, **t_opts)
+                rows.append(dict(
+                    phase=phase, variant=variant, **tm.as_row(), bytes=nbytes, flops=nflops,
+                    gbps=nbytes / tm.median_s / 1e9 if tm.median_s > 0 else None,
+                    gflops=nflops / tm.median_s / 1e9 if nflops and tm.median_s > 0 else None,
+                ))
         return rows
 
     def kernels(self):
