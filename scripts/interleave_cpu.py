@@ -68,7 +68,7 @@ def measure(name, size, rounds, min_time=0.02, only=None, quiet=False):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("techniques", nargs="*", default=["gaussian", "remote", "clamp", "fftmask", "frame"])
+    ap.add_argument("techniques", nargs="*", default=["gaussian", "remote", "clamp", "fftmask", "dataframe"])
     ap.add_argument("--sizes", default="1e6,1e7")
     ap.add_argument("--rounds", type=int, default=7)
     a = ap.parse_args()

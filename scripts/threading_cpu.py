@@ -34,7 +34,7 @@ print(json.dumps({"ratio": med, "ok": ok, "layer": numba.threading_layer(), "ms"
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--techniques", default="gaussian,remote,clamp,fftmask,frame")
+    ap.add_argument("--techniques", default="gaussian,remote,clamp,fftmask,dataframe")
     ap.add_argument("--sizes", default="1e4,1e6")
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
