@@ -15,6 +15,7 @@ the choices (why SciPy's FFT, streams, the tolerance): docs/techniques/fftmask.m
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numba
@@ -26,7 +27,7 @@ from numba.core import types
 from .. import timing
 from ..devices import memory
 from ..errors import InputError, TargetUnavailable
-from ..registry import Kernel, Technique, register
+from ..registry import ARTICLE, TUNED, Kernel, Technique, register
 from ..targets import require_in_process, simulator_active
 
 
@@ -233,6 +234,57 @@ def _run_parallel(a):
     return ifft2(spec, workers=w, overwrite=True)
 
 
+# -- tuned host variants ------------------------------------------------------------------------
+
+
+def host_cores() -> int:
+    """The cores this process may run on: the threads to give scipy.fft in the tuned variants."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: frames smaller than this (pixels) get one FFT thread in the tuned variants: below it, handing
+#: the transform to a second thread cost more than it saved (180x320: 0.4-0.7x with workers=2,
+#: measured on a shared 2-core machine, docs/techniques-cpu.md)
+FFT_THREADS_MIN = 1 << 18
+
+
+def fft_workers(size: int, cores: int) -> int:
+    """The scipy.fft ``workers`` of a tuned variant for a frame of ``size`` pixels."""
+    return cores if size >= FFT_THREADS_MIN else 1
+
+
+@numba.njit
+def mask_flat(spec, mask):
+    """In place over flat C-contiguous views, one loop from 0: LLVM vectorizes it."""
+    for i in range(mask.shape[0]):
+        spec[i] *= mask[i]
+    return spec
+
+
+def _run_numpy_tuned(a):
+    w = fft_workers(a["frame"].size, host_cores())
+    spec = fft2(a["frame"], workers=w)
+    np.multiply(spec, a["mask"], out=spec)
+    return ifft2(spec, workers=w, overwrite=True)
+
+
+def _run_parallel_tuned(a):
+    # All cores go to the FFT; the mask (a few % of the pipeline) runs on this thread, so no
+    # Numba thread pool spins beside pocketfft's workers for the cores.
+    w = fft_workers(a["frame"].size, numba.get_num_threads())
+    spec = fft2(a["frame"], workers=w)
+    mask_flat(spec.reshape(-1), a["mask"].reshape(-1))
+    return ifft2(spec, workers=w, overwrite=True)
+
+
+#: the threading settings of this technique's host workers (docs/threading.md)
+# (a priority, not NUMBA_THREADING_LAYER=omp: where OpenMP is missing Numba falls back, not fails)
+OMP_PASSIVE = {"NUMBA_THREADING_LAYER_PRIORITY": "omp tbb workqueue", "OMP_WAIT_POLICY": "passive"}
+
+
 @register
 class FFTMask(Technique):
     name = "fftmask"
@@ -240,6 +292,11 @@ class FFTMask(Technique):
     article_item = 1
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
+    variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # OpenMP with passive waiting: spinning OpenMP threads fight scipy.fft's workers for the cores
+    # (docs/threading.md). One environment for every host pair keeps them in one worker, interleaved.
+    variant_env = {("numpy", ARTICLE): OMP_PASSIVE, ("numpy", TUNED): OMP_PASSIVE, ("cpu", ARTICLE): OMP_PASSIVE,
+                   ("parallel", ARTICLE): OMP_PASSIVE, ("parallel", TUNED): OMP_PASSIVE}
     dtypes = ("complex64",)
     sizes = {
         "quick": (57_600, 921_600),  # 180x320, 720x1280
@@ -306,7 +363,9 @@ class FFTMask(Technique):
         err = float(np.abs(got[ok].astype(np.complex128) - w).max())
         return bool(err <= ATOL_REL * float(np.abs(w).max())), err
 
-    def implementation(self, target):
+    def implementation(self, target, variant=ARTICLE):
+        if variant == TUNED:
+            return {"numpy": _run_numpy_tuned, "parallel": _run_parallel_tuned}[target]
         if target == "cuda":
             require_in_process(target)  # no GPU here, or this is the simulator: say so first
             _cupy()  # then: a GPU, but no CuPy
@@ -343,8 +402,9 @@ class FFTMask(Technique):
         return 2 * fft_flops(size) + 2 * size
 
     # -- library vs custom kernel: fft, mask and ifft on their own -----------------------------
-    def steps(self, target, args) -> dict:
-        """phase -> (callable, bytes, flops): the pipeline's three steps, each repeatable alone.
+    def steps(self, target, args, variant=ARTICLE) -> dict:
+        """phase -> (callable, bytes, flops): the pipeline's three steps of ``variant``, each
+        repeatable alone.
 
         The mask step runs in place on a spectrum made once (the 0/1 mask makes it idempotent);
         the inverse FFT reads that spectrum and leaves it as it is.
@@ -352,11 +412,18 @@ class FFTMask(Technique):
         size = int(np.prod(args["frame"].shape))
         f, m = args["frame"], args["mask"]
         if target in ("numpy", "cpu", "parallel"):
-            w = numba.get_num_threads() if target == "parallel" else 1
+            if variant == TUNED:
+                w = fft_workers(size, numba.get_num_threads() if target == "parallel" else host_cores())
+            else:
+                w = numba.get_num_threads() if target == "parallel" else 1
             spec = fft2(f, workers=w)
-            mask_fn = {"numpy": lambda: np.multiply(spec, m, out=spec),
-                       "cpu": lambda: mask_loop(spec, m),
-                       "parallel": lambda: mask_prange(spec, m)}[target]
+            if target == "parallel" and variant == TUNED:
+                flat, mflat = spec.reshape(-1), m.reshape(-1)
+                mask_fn = lambda: mask_flat(flat, mflat)
+            else:
+                mask_fn = {"numpy": lambda: np.multiply(spec, m, out=spec),
+                           "cpu": lambda: mask_loop(spec, m),
+                           "parallel": lambda: mask_prange(spec, m)}[target]
             fft_fn, ifft_fn = (lambda: fft2(f, workers=w)), (lambda: ifft2(spec, workers=w))
         elif target == "cudasim":
             spec = memory(target).empty(f.shape, np.complex64)
@@ -381,18 +448,21 @@ class FFTMask(Technique):
                 "ifft": (ifft_fn, frame_rw, fft_flops(size))}
 
     def extra_rows(self, target, inputs, opts):
+        """fft, mask and ifft rows for each variant of the cell on ``target`` (``opts['variants']``)."""
         args = self.prepare(target, inputs)
         sync = memory(target).synchronize
+        t_opts = {k: opts[k] for k in ("min_time", "repeat") if k in opts}
         rows = []
-        for phase, (fn, nbytes, nflops) in self.steps(target, args).items():
-            fn()  # warm up: compile, cuFFT plan, memory pool
-            sync()
-            tm = timing.steady(fn, sync, **opts)
-            rows.append(dict(
-                phase=phase, **tm.as_row(), bytes=nbytes, flops=nflops,
-                gbps=nbytes / tm.median_s / 1e9 if tm.median_s > 0 else None,
-                gflops=nflops / tm.median_s / 1e9 if nflops and tm.median_s > 0 else None,
-            ))
+        for variant in opts.get("variants") or (ARTICLE,):
+            for phase, (fn, nbytes, nflops) in self.steps(target, args, variant).items():
+                fn()  # warm up: compile, cuFFT plan, memory pool
+                sync()
+                tm = timing.steady(fn, sync, **t_opts)
+                rows.append(dict(
+                    phase=phase, variant=variant, **tm.as_row(), bytes=nbytes, flops=nflops,
+                    gbps=nbytes / tm.median_s / 1e9 if tm.median_s > 0 else None,
+                    gflops=nflops / tm.median_s / 1e9 if nflops and tm.median_s > 0 else None,
+                ))
         return rows
 
     def kernels(self):

@@ -26,12 +26,12 @@ from functools import lru_cache
 import cloudpickle
 import numba
 import numpy as np
-from numba import cuda, vectorize
+from numba import cuda, prange, vectorize
 from numba.core import types
 
-from .. import timing
+from .. import timing, vecmath
 from ..devices import launch_config
-from ..registry import Kernel, Technique, register
+from ..registry import ARTICLE, TUNED, Kernel, Technique, register
 
 DIST_MISSING = "dask.distributed is not installed: pip install 'numbabench[dist]'"
 #: seconds a single dask round trip may take before it counts as failed (the first one compiles)
@@ -84,6 +84,27 @@ def __getattr__(name):  # PEP 562: `cos_parallel` exists once asked for, so it u
     if name == "cos_parallel":
         return parallel_ufunc()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- tuned host variants: libmvec's vector cos into a preallocated output ------------------------
+#: elements per prange block (a multiple of every vector width)
+BLOCK = 4096
+
+
+@numba.njit
+def cos_tuned(x, out):
+    vecmath.cos_into(x, out)
+    return out
+
+
+@numba.njit(parallel=True)
+def cos_tuned_prange(x, out):
+    n = x.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, n)
+        vecmath.cos_into(x[lo:hi], out[lo:hi])  # slices from 0: contiguous blocks, vector calls
+    return out
 
 
 def gpu_cos(x, out):
@@ -243,6 +264,10 @@ def close_cluster() -> None:
             pass
 
 
+#: the threading settings of this technique's host workers (docs/threading.md)
+WORKQUEUE = {"NUMBA_THREADING_LAYER": "workqueue"}
+
+
 @register
 class Remote(Technique):
     name = "remote"
@@ -254,6 +279,10 @@ class Remote(Technique):
     simulator_max_size = 100_000
     rtol = 1e-5
     atol = 1e-6
+    variants = {"numpy": (ARTICLE, TUNED), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    # workqueue: the parallel ufunc's inner loop gets one element per call under OpenMP; see
+    # docs/threading.md. One environment for every host pair keeps them in one worker, interleaved.
+    variant_env = {(t, v): WORKQUEUE for t in ("numpy", "cpu", "parallel") for v in (ARTICLE, TUNED)}
 
     def make_inputs(self, size, seed=0, dtype=None):
         dtype = np.dtype(dtype or self.default_dtype())
@@ -277,7 +306,16 @@ class Remote(Technique):
     def reference(self, inputs):
         return np.cos(inputs["x"])
 
-    def implementation(self, target):
+    def outputs(self, inputs):
+        return {"out": (inputs["x"].shape, inputs["x"].dtype)}  # the tuned variants write here
+
+    def implementation(self, target, variant=ARTICLE):
+        if variant == TUNED:
+            return {
+                "numpy": lambda a: np.cos(a["x"], out=a["out"]),
+                "cpu": lambda a: cos_tuned(a["x"], a["out"]),
+                "parallel": lambda a: cos_tuned_prange(a["x"], a["out"]),
+            }[target]
         return {
             "numpy": lambda a: np.cos(a["x"]),
             "cpu": lambda a: cos_njit(a["x"]),
