@@ -6,7 +6,8 @@ Pipeline on every target: ``spec = fft2(frame)``; ``spec[i, j] *= mask[i, j]`` (
 Targets: ``numpy`` (``scipy.fft`` and ``spec *= mask``), ``cpu`` / ``parallel`` (``scipy.fft`` with
 1 / all Numba threads, ``mask_loop`` / ``mask_prange``), ``cuda`` (cuFFT through CuPy, the kernel on
 CuPy's memory and stream: needs CuPy), ``cudasim`` (the kernel in the simulator, host FFT in place),
-``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart.
+``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart. On ``cuda`` the variant ``fused``
+runs the mask inside cuFFT, as a store epilog nvmath-python compiles from Python (fftmask_fused.py).
 
 Roofline: ``5 N log2 N`` flops per transform, two of them, plus 2 per pixel for the mask; bytes: each
 step reads and writes the frame once plus one mask read (a lower bound). Details, the findings behind
@@ -26,7 +27,7 @@ from numba.core import types
 from .. import timing
 from ..devices import memory
 from ..errors import InputError, TargetUnavailable
-from ..registry import Kernel, Technique, register
+from ..registry import ARTICLE, Kernel, Technique, register
 from ..targets import require_in_process, simulator_active
 
 
@@ -240,6 +241,8 @@ class FFTMask(Technique):
     article_item = 1
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
+    #: ``fused``: the mask as a cuFFT store callback compiled by nvmath-python (fftmask_fused.py)
+    variants = {"cuda": (ARTICLE, "fused")}
     dtypes = ("complex64",)
     sizes = {
         "quick": (57_600, 921_600),  # 180x320, 720x1280
@@ -306,10 +309,15 @@ class FFTMask(Technique):
         err = float(np.abs(got[ok].astype(np.complex128) - w).max())
         return bool(err <= ATOL_REL * float(np.abs(w).max())), err
 
-    def implementation(self, target):
+    def implementation(self, target, variant=ARTICLE):
         if target == "cuda":
             require_in_process(target)  # no GPU here, or this is the simulator: say so first
             _cupy()  # then: a GPU, but no CuPy
+            if variant == "fused":
+                from . import fftmask_fused
+
+                fftmask_fused.require_nvmath()  # and last: no nvmath-python
+                return fftmask_fused.run_fused
         return {
             "numpy": _run_numpy,
             "cpu": _run_cpu,
