@@ -32,6 +32,7 @@ def _returns_instead_of_storing(data_out, offset, value, mask, unused):
 
 def test_fused_is_a_cuda_variant_beside_the_article():
     assert T.variants_for("cuda") == ("article", "fused")
+    assert T.variants_for("cudasim") == ("article",)
     assert T.variants_for("numpy") == ("article",)
 
 
@@ -74,6 +75,7 @@ def test_without_nvmath_the_variant_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "nvmath.fft", None)
     with pytest.raises(numbabench.TargetUnavailable, match="nvmath-python.*numbabench\\[gpu\\]"):
         ff.require_nvmath()
+    assert ff.nvmath_unavailable() == ff.NVMATH_MISSING
     rows = ff.check_epilog()
     assert not any(r.ok for r in rows) and all("nvmath-python" in r.error for r in rows)
 

@@ -190,3 +190,12 @@ def require_nvmath() -> None:
         raise
     except Exception as exc:  # it imports but cannot load: say so
         raise TargetUnavailable(f"fftmask: nvmath-python does not load: {first_line(exc)}") from None
+
+
+def nvmath_unavailable() -> str | None:
+    """Why the fused variant cannot be compiled or run here, or None (for the PTX layer's listing)."""
+    try:
+        require_nvmath()
+    except TargetUnavailable as exc:
+        return str(exc)
+    return None
