@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import missing, needs
+from helpers import gpu_probe, missing, needs
 
 import numbabench
 from numbabench.article import fftmask_fused as ff
@@ -81,23 +81,17 @@ def test_without_nvmath_the_variant_says_so(monkeypatch):
 
 
 def test_fused_variant_without_gpu_names_cudasim():
-    from numba import cuda
-
-    if cuda.is_available():
+    if gpu_probe().cuda:
         pytest.skip("this machine has a GPU: the no-GPU message cannot be seen here")
     with pytest.raises(numbabench.TargetUnavailable, match="cudasim"):
         T.run("cuda", T.make_inputs(128), variant="fused")
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu("cupy")  # conftest skips it, with the probe's reason, where there is no GPU or CuPy
 def test_fused_equals_reference_and_the_unfused_variant():
-    from numba import cuda
-
-    if not cuda.is_available():
-        pytest.skip("needs a CUDA GPU and driver (none here); the epilog's compile is tested above")
-    gone = missing("cupy", "nvmath")
+    gone = missing("nvmath")
     if gone:
-        pytest.skip(f"needs {', '.join(gone)} (pip install 'numbabench[gpu]')")
+        pytest.skip("needs nvmath-python with cuFFT (pip install 'numbabench[gpu]')")
     for shape in ((8, 16), (180, 320), (720, 1280), (7, 13)):
         inputs = T.make_inputs(shape[0] * shape[1], seed=3)
         want = T.reference(inputs)
