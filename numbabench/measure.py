@@ -10,7 +10,6 @@ end. Every measured phase runs inside ``profiling.phase_range`` (an NVTX range w
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,11 +18,7 @@ import numpy as np
 from . import timing
 from .results import Row
 
-try:  # NVTX ranges for nsys/ncu; a no-op where the profiling module or nvtx is absent
-    from .profiling import phase_range
-except ImportError:  # pragma: no cover - until profiling lands everywhere
-    def phase_range(technique, target, phase):
-        return nullcontext()
+from .profiling import phase_range  # NVTX ranges for nsys/ncu; a no-op without nvtx
 
 Pair = tuple  # (target, variant)
 
@@ -152,7 +147,7 @@ def _prepare(tech, target, variant, inputs, want, key, mem) -> _Prepared:
     sync = mem.synchronize
     args = tech.prepare(target, inputs)
     sync()
-    with phase_range(tech.name, target, "compile"):
+    with phase_range(tech.name, target, "compile", variant):
         first_s, out = timing.first_call(lambda: fn(args), sync)
     correct, err = tech.compare(tech.fetch(target, out), want)
     base = dict(key, target=target, variant=variant, correct=correct, max_abs_err=err,
@@ -164,7 +159,7 @@ def _prepare(tech, target, variant, inputs, want, key, mem) -> _Prepared:
 
 
 def _steady_one(p: _Prepared, t_opts) -> timing.Timing:
-    with phase_range(p.base["technique"], p.target, "compute"):
+    with phase_range(p.base["technique"], p.target, "compute", p.variant):
         return timing.steady(lambda: p.fn(p.args), p.sync, **t_opts)
 
 
@@ -193,7 +188,7 @@ def interleaved(entries, *, min_time: float = 0.2, repeat: int | None = None, mi
         for fn, args, sync, key in entries:
             number = numbers[id(key)]
             name = key.base["technique"] if hasattr(key, "base") else "cell"
-            with phase_range(name, getattr(key, "target", "?"), "compute"):
+            with phase_range(name, getattr(key, "target", "?"), "compute", getattr(key, "variant", None)):
                 sync()
                 t0 = timing.clock()
                 for _ in range(number):
@@ -256,17 +251,17 @@ def _latency(fn, sync, t_opts) -> timing.Timing:
 def _device_rows(tech, p: _Prepared, inputs, want, nbytes, nflops, t_opts) -> list[Row]:
     name, target, fn, args, sync = tech.name, p.target, p.fn, p.args, p.sync
     rows = []
-    with phase_range(name, target, "latency"):
+    with phase_range(name, target, "latency", p.variant):
         rows.append(Row.timed("latency", _latency(lambda: fn(args), sync, t_opts), bytes=nbytes,
                               flops=nflops, **p.base))
     in_bytes, out_bytes = _nbytes(inputs), _nbytes(want)
-    with phase_range(name, target, "h2d"):
+    with phase_range(name, target, "h2d", p.variant):
         h2d = timing.steady(lambda: tech.prepare(target, inputs), sync, **t_opts)
     rows.append(Row.timed("h2d", h2d, bytes=in_bytes, **p.base))
-    with phase_range(name, target, "d2h"):
+    with phase_range(name, target, "d2h", p.variant):
         d2h = timing.steady(lambda: tech.fetch(target, p.out), sync, **t_opts)
     rows.append(Row.timed("d2h", d2h, bytes=out_bytes, **p.base))
-    with phase_range(name, target, "end_to_end"):
+    with phase_range(name, target, "end_to_end", p.variant):
         e2e = timing.steady(lambda: tech.fetch(target, fn(tech.prepare(target, inputs))), sync, **t_opts)
     rows.append(Row.timed("end_to_end", e2e, bytes=nbytes, flops=nflops, **p.base))
     return rows

@@ -10,6 +10,9 @@ import os
 # The tests' own process compiles PTX and runs the cpu targets: it must not be the simulator.
 # (Simulator tests run in subprocesses, see helpers.in_simulator.)
 os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
+# The remote technique's Spark rows start a JVM per process (~10 s and more): off for every test
+# (and every subprocess they start) but tests/test_spark.py, which turns them on.
+os.environ.setdefault("NUMBABENCH_SPARK", "0")
 
 import pytest  # noqa: E402
 

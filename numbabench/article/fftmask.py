@@ -6,7 +6,8 @@ Pipeline on every target: ``spec = fft2(frame)``; ``spec[i, j] *= mask[i, j]`` (
 Targets: ``numpy`` (``scipy.fft`` and ``spec *= mask``), ``cpu`` / ``parallel`` (``scipy.fft`` with
 1 / all Numba threads, ``mask_loop`` / ``mask_prange``), ``cuda`` (cuFFT through CuPy, the kernel on
 CuPy's memory and stream: needs CuPy), ``cudasim`` (the kernel in the simulator, host FFT in place),
-``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart.
+``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart. On ``cuda`` the variant ``fused``
+runs the mask inside cuFFT, as a store epilog nvmath-python compiles from Python (fftmask_fused.py).
 
 Roofline: ``5 N log2 N`` flops per transform, two of them, plus 2 per pixel for the mask; bytes: each
 step reads and writes the frame once plus one mask read (a lower bound). Details, the findings behind
@@ -292,7 +293,8 @@ class FFTMask(Technique):
     article_item = 1
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
-    variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
+    #: ``fused``: the mask as a cuFFT store callback compiled by nvmath-python (fftmask_fused.py)
+    variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED), "cuda": (ARTICLE, "fused")}
     # OpenMP with passive waiting: spinning OpenMP threads fight scipy.fft's workers for the cores
     # (docs/threading.md). One environment for every host pair keeps them in one worker, interleaved.
     variant_env = {("numpy", ARTICLE): OMP_PASSIVE, ("numpy", TUNED): OMP_PASSIVE, ("cpu", ARTICLE): OMP_PASSIVE,
@@ -369,6 +371,11 @@ class FFTMask(Technique):
         if target == "cuda":
             require_in_process(target)  # no GPU here, or this is the simulator: say so first
             _cupy()  # then: a GPU, but no CuPy
+            if variant == "fused":
+                from . import fftmask_fused
+
+                fftmask_fused.require_nvmath()  # and last: no nvmath-python
+                return fftmask_fused.run_fused
         return {
             "numpy": _run_numpy,
             "cpu": _run_cpu,

@@ -8,6 +8,9 @@ started one-worker ``LocalCluster`` (submit rows ``skipped`` without the ``dist`
 Targets: ``numpy`` (``np.cos``), ``cpu`` (an ``@njit`` loop; a ``@vectorize`` DUFunc, raw and behind
 a module wrapper), ``parallel`` (a ``target='parallel'`` ufunc: pickles by reference), ``cuda`` and
 ``cudasim`` (the article's ``do_cos`` around a ``@cuda.jit`` kernel, raw and behind a module wrapper).
+The same functions also go to a local Spark session inside ``pandas_udf`` and ``mapInPandas``
+(``spark_*`` rows, numbabench/spark.py): the parallel ufunc defined in the driver script does not
+travel there (status ``limitation``).
 
 Roofline (``compute`` rows only): read ``x``, write the result; one flop per element (cosine as
 one). What pickles how and what each unpickle costs: docs/techniques/remote.md.
@@ -336,6 +339,13 @@ class Remote(Technique):
 
     # -- the transport rows -------------------------------------------------------------------
     def extra_rows(self, target, inputs, opts):
+        """The dask rows, then the same functions in a local Spark session (numbabench/spark.py)."""
+        from .. import spark
+
+        return self._dask_rows(target, inputs, opts) + spark.rows(target, inputs["x"], self.reference(inputs),
+                                                                  self.compare)
+
+    def _dask_rows(self, target, inputs, opts):
         """Pickling rows for each shipped function, then its dask round trips; never raises.
 
         A failure becomes a row with status ``failed`` (or ``skipped`` without dask) and the reason,

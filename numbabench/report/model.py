@@ -15,7 +15,7 @@ from ..fmt import seconds
 from ..results import DEFAULT_VARIANT
 
 #: which duplicate of a row wins (lower first), e.g. a cuda row of a simulator env meeting the cudasim one
-STATUS_RANK = {"ok": 0, "wrong": 1, "failed": 2, "skipped": 3}
+STATUS_RANK = {"ok": 0, "wrong": 1, "failed": 2, "limitation": 3, "skipped": 4, "interrupted": 5}
 #: variants in the order the page shows them: the tuned way first, the article's way beside it
 VARIANT_ORDER = ("tuned", "fused", DEFAULT_VARIANT)
 #: what a GPU figure is: pipelined throughput or per-call latency (see numbabench.results.PHASES)
