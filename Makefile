@@ -8,7 +8,7 @@ GPU_OUT ?= reports
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: report test gpu-check doctor lessons asv clean
+.PHONY: report test gpu-check doctor lessons asv asv-history asv-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,16 +37,41 @@ $(LESSONS_STAMP): $(STAMP)
 lessons: $(LESSONS_STAMP)
 	$(PY) -m numbabench lessons
 
-## make asv: quick asv run of this checkout in .venv (real + simulator environments);
+## make asv: the whole asv suite, quick (one sample of each benchmark), in this checkout's .venv;
 ## results in .asv/results/$(ASV_MACHINE), the site in .asv/html (docs/asv.md says more)
 ASV_MACHINE ?= $(shell hostname)
+ASV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/asv
 asv: $(STAMP)
-	$(VENV)/bin/asv machine --yes --machine $(ASV_MACHINE) > /dev/null
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/asv run --python=same --quick \
-		--set-commit-hash $$(git rev-parse HEAD) --machine $(ASV_MACHINE) \
-		$$($(PY) -m numbabench.asvsuite bench-args)
-	$(VENV)/bin/asv publish
+	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
+	$(ASV) run --python=same --quick --set-commit-hash $$(git rev-parse HEAD) --machine $(ASV_MACHINE)
+	$(ASV) publish
 	@echo "asv: .asv/results/$(ASV_MACHINE); browse with $(VENV)/bin/asv preview"
+
+## make asv-history: asv builds and measures the last ASV_COMMITS commits of main with the newest
+## Numba of the matrix, and the tip of main with every Numba of the matrix, then publishes; the
+## results and the site are copied to reports/$(ASV_MACHINE)/asv. Long: docs/asv.md says how long.
+ASV_COMMITS ?= 10
+ASV_NUMBA_ENV ?= virtualenv-py3.11-numba0.68.1-NUMBA_ENABLE_CUDASIM0
+ASV_OUT ?= reports/$(ASV_MACHINE)/asv
+asv-history: $(STAMP)
+	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
+	nice -n 10 $(ASV) run --quick --machine $(ASV_MACHINE) --skip-existing-commits \
+		-E $(ASV_NUMBA_ENV) main~$(ASV_COMMITS)..main
+	nice -n 10 $(ASV) run --quick --machine $(ASV_MACHINE) --skip-existing-commits main^!
+	$(ASV) publish
+	rm -rf $(ASV_OUT) && mkdir -p $(ASV_OUT)
+	cp -r .asv/results $(ASV_OUT)/results
+	cp -r .asv/html $(ASV_OUT)/html
+	@du -sh $(ASV_OUT)
+
+## make asv-compare BASE=<ref>: asv continuous between BASE and HEAD in the newest Numba's
+## environment; prints what got slower or faster by more than ASV_FACTOR (docs/asv.md: why 1.5)
+BASE ?= main
+ASV_FACTOR ?= 1.5
+asv-compare: $(STAMP)
+	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
+	$(ASV) continuous --quick --machine $(ASV_MACHINE) -E $(ASV_NUMBA_ENV) --factor $(ASV_FACTOR) \
+		--split $(BASE) HEAD
 
 doctor: $(STAMP)
 	$(PY) -m numbabench doctor

@@ -1,1 +1,0 @@
-"""numbabench's airspeed-velocity suite (see docs/asv.md)."""
