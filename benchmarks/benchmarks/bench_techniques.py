@@ -95,6 +95,7 @@ def _prepared(tech, size, target, variant) -> prepared.Prepared:
 
     key = (tech.name, int(size), target, variant)
     if key not in _PREPARED:
+        _apply_variant_env(tech, target, variant)
         try:
             _PREPARED[key] = prepared.Prepared(tech, target, variant, size)
         except TargetUnavailable as exc:
@@ -119,6 +120,17 @@ def _record_figures(cache, tech, size, impl, p, calls) -> dict:
     except OSError:
         pass  # not under asv (a read-only folder): a track_* benchmark measures it again
     return fig
+
+
+def _apply_variant_env(tech, target, variant) -> None:
+    """A variant's own settings (e.g. a threading layer), applied before anything of it runs:
+    this process is a fresh fork for this one parameter set, so nothing else sees them."""
+    env = (getattr(tech, "variant_env", None) or {}).get((target, variant))
+    if env:
+        os.environ.update(env)
+        from numba.core import config
+
+        config.reload_config()
 
 
 def _time_setup(tech, phase: str):
