@@ -23,8 +23,10 @@ from pathlib import Path
 
 from .common import SIZES_ENV
 
-SIDECAR_SUFFIX = ".numbabench.jsonl"
-SIDECAR_FORMAT = "numbabench-asv-env"
+try:  # one spelling for the suite and the report (commits before the shim: the same literals)
+    from numbabench.asvsuite import SIDECAR_FORMAT, SIDECAR_SUFFIX
+except ImportError:
+    SIDECAR_SUFFIX, SIDECAR_FORMAT = ".numbabench.jsonl", "numbabench-asv-env"
 
 
 # -- the bandwidth peaks of this run -------------------------------------------------------------
