@@ -174,24 +174,55 @@ def test_a_wrong_result_fails_its_benchmarks_and_a_right_one_gives_numbers(tmp_p
             getattr(cls, metric).setup(cache, 64, "cpu")
 
 
-def test_gpu_targets_are_n_a_without_a_gpu_and_a_changed_grid_is_n_a():
+def test_gpu_targets_are_n_a_without_a_gpu():
     cls = suite.CLASSES["clamp"]
     with pytest.raises(NotImplementedError, match="needs a GPU: no driver here"):
-        cls.time_compute.setup({"gpu": False, "gpu_reason": "no driver here", "mismatch": {}}, 10000, "cuda")
-    with pytest.raises(NotImplementedError, match="other grid"):
-        cls.time_compute.setup({"gpu": False, "mismatch": {"clamp": "other grid"}}, 10000, "cpu")
+        cls.time_compute.setup({"gpu": False, "gpu_reason": "no driver here"}, 10000, "cuda")
 
 
-def test_grid_guard_compares_with_what_asv_discovered(tmp_path):
-    cls = suite.CLASSES["clamp"]
-    same = {f"bench_techniques.clamp.{m}": {"params": [[repr(v) for v in p] for p in getattr(cls, m).params]}
-            for m in common.METRICS if hasattr(cls, m)}
-    (tmp_path / "benchmarks.json").write_text(json.dumps(same))
-    assert suite._grid_mismatches({"results_dir": str(tmp_path)}) == {}
-    same["bench_techniques.clamp.time_compute"]["params"][0] = ["'10000'"]
-    (tmp_path / "benchmarks.json").write_text(json.dumps(same))
-    assert list(suite._grid_mismatches({"results_dir": str(tmp_path)})) == ["clamp"]
-    assert suite._grid_mismatches({"results_dir": str(tmp_path / "none")}) == {}
+def test_when_asv_runs_an_older_commit_it_uses_the_grid_asv_discovered(tmp_path):
+    # asv files results by parameter index in the grid it discovered from the newest commit: a
+    # commit with other variants, sizes or techniques must use that grid, n/a where it cannot run
+    (tmp_path / "asv.conf.json").write_text(json.dumps({"results_dir": "results"}))
+    (tmp_path / "results").mkdir()
+    grid = {"bench_techniques.clamp.time_compute": {"params": [["10000", "123"], ["'cpu'", "'cpu:tuned'"]],
+                                                    "param_names": ["size", "impl"]},
+            "bench_techniques.newer_technique.time_compute": {"params": [["1"], ["'cpu'"]],
+                                                              "param_names": ["size", "target"]}}
+    (tmp_path / "results" / "benchmarks.json").write_text(json.dumps(grid))
+    out = run_python(f"""
+        import json, os, sys
+        sys.argv = ["/asv/benchmark.py", "run_server"]  # as asv's forkserver imports the suite
+        sys.path.insert(0, {str(BENCH_DIR)!r})
+        os.chdir({str(tmp_path)!r})
+        import benchmarks.bench_techniques as b
+        clamp = b.CLASSES["clamp"]
+        res = {{"params": clamp.time_compute.params, "names": clamp.time_compute.param_names,
+                "has_gbps": hasattr(clamp, "track_gbps"), "classes": sorted(b.CLASSES)}}
+        cache = {{"gpu": False}}
+        for impl in ("cpu:tuned",):
+            try:
+                clamp.time_compute.setup(cache, 10000, impl)
+            except NotImplementedError as exc:
+                res[impl] = str(exc)
+        try:
+            b.CLASSES["newer_technique"].time_compute.setup(cache, 1, "cpu")
+        except NotImplementedError as exc:
+            res["newer"] = str(exc)
+        clamp.time_compute.setup(cache, 123, "cpu:article")  # a size this registry does not list
+        res["ran"] = b.CLOCK.calls
+        print(json.dumps(res))
+    """, ASV_CONF_DIR=str(tmp_path))
+    assert out["params"] == [[10000, 123], ["cpu", "cpu:tuned"]] and out["names"] == ["size", "impl"]
+    assert out["has_gbps"] is False  # not discovered: not there
+    assert "no variant 'tuned'" in out["cpu:tuned"] and "no technique 'newer_technique'" in out["newer"]
+    assert out["ran"] >= 1 and "newer_technique" in out["classes"]
+
+
+def test_a_renamed_technique_keeps_its_benchmark_names():
+    assert common.class_name("frame") == "dataframe" == common.class_name("dataframe")
+    assert all(getattr(cls, m).version == common.VERSION for cls in suite.CLASSES.values()
+               for m in common.METRICS if hasattr(cls, m))
 
 
 def test_nothing_before_the_fork_starts_a_thread_the_threading_layer_or_a_cuda_context():

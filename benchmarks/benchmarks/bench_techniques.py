@@ -13,6 +13,7 @@ process (``prepared.Prepared``), the track_* ones read the figures measured once
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -46,36 +47,40 @@ def _suite_cache() -> dict:
         print(f"numbabench asv: sidecar not written: {type(exc).__name__}: {exc}", file=sys.stderr)
         path = None
     return {"peaks": peaks, "gpu": gpu, "gpu_reason": probe.get("reason"), "cupy": bool(probe.get("cupy")),
-            "cupy_reason": probe.get("cupy_reason"), "sidecar": str(path) if path else None,
-            "mismatch": _grid_mismatches(ctx)}
+            "cupy_reason": probe.get("cupy_reason"), "sidecar": str(path) if path else None}
 
 
-def _grid_mismatches(ctx: dict) -> dict[str, str]:
-    """Classes whose parameters here differ from those asv discovered (an older commit's registry
-    with other sizes or variants): asv files results by parameter index, so their figures would
-    land under the wrong parameters. They are n/a instead."""
-    found = sidecar.discovered_params(ctx)
+# -- the parameters: the registry's when asv discovers, asv's when it runs ----------------------
+def _running() -> bool:
+    """Whether asv imports the suite to run benchmarks (its ``benchmark.py run_server``/``run``/
+    ``setup_cache``), not to discover or check them."""
+    return (len(sys.argv) > 1 and Path(sys.argv[0]).name == "benchmark.py"
+            and sys.argv[1] in ("run_server", "run", "setup_cache"))
+
+
+def _discovered_grid() -> dict | None:
+    """What asv discovered (from the newest commit), when it runs benchmarks. asv files every
+    result by the index of its parameter set in that grid, so a commit whose registry has other
+    sizes or variants must use the same grid, or its figures land under the wrong parameters:
+    the sets it cannot run are n/a there."""
+    if not _running():
+        return None
+    found = sidecar.discovered(sidecar.asv_context())
     if found is None:
-        return {}
-    out = {}
-    for cls in CLASSES.values():
-        for metric in METRICS:
-            want = found.get(f"{__name__.rsplit('.', 1)[-1]}.{cls.__name__}.{metric}")
-            have = [[repr(v) for v in p] for p in getattr(getattr(cls, metric, None), "params", [])]
-            if want is not None and want != have:
-                out[cls.__name__] = (f"this commit's {cls.technique}.{metric} parameters {have} are not the "
-                                     f"ones asv discovered ({want}): not measured, so as not to file "
-                                     "figures under the wrong parameters")
-                break
-    return out
+        print("numbabench asv: asv's benchmarks.json not found: parameters from this registry",
+              file=sys.stderr)
+    return found
+
+
+def _parse(params) -> list:
+    return [[ast.literal_eval(v) if isinstance(v, str) else v for v in p] for p in params]
 
 
 # -- what a setup checks before it measures -----------------------------------------------------
 def _require(cache: dict, tech, target: str) -> None:
     """NotImplementedError (asv: n/a) where this process cannot run ``target``."""
-    why = (cache.get("mismatch") or {}).get(common.class_name(tech.name))
-    if why:
-        raise NotImplementedError(why)
+    if target not in tech.targets:
+        raise NotImplementedError(f"this commit's {tech.name} has no target {target!r}")
     if common.target_kind(target) != "gpu":
         return
     if not cache.get("gpu"):
@@ -91,14 +96,16 @@ _BODIES: dict[tuple, tuple] = {}
 
 def _prepared(tech, size, target, variant) -> prepared.Prepared:
     """One per process (asv re-runs setup between samples; a rebuilt cell would only cost time)."""
-    from numbabench.errors import TargetUnavailable
+    from numbabench.errors import TargetUnavailable, UnknownName
 
     key = (tech.name, int(size), target, variant)
     if key not in _PREPARED:
+        if variant not in common.variants_of(tech, target):
+            raise NotImplementedError(f"this commit's {tech.name} has no variant {variant!r} on {target!r}")
         _apply_variant_env(tech, target, variant)
         try:
             _PREPARED[key] = prepared.Prepared(tech, target, variant, size)
-        except TargetUnavailable as exc:
+        except (TargetUnavailable, UnknownName) as exc:
             raise NotImplementedError(str(exc)) from None
     return _PREPARED[key]
 
@@ -238,32 +245,35 @@ def _copy(f, qualname: str, **attrs):
     return g
 
 
-def metric_params(tech, metric: str) -> tuple[list, list[tuple]]:
-    """(params, skip_params) of ``metric`` for ``tech``: only the implementations it says something
-    for, and for a one-size metric only the smallest size; empty params where none applies."""
-    _, impls = common.impl_param(tech)
+def metric_params(tech, metric: str, grid: dict | None = None) -> tuple[list, list[str], list[tuple]]:
+    """(params, param_names, skip_params) of ``metric`` for ``tech``: only the implementations it
+    says something for, and for a one-size metric only the smallest size; empty params where none
+    applies. ``grid``: what asv discovered, which wins when asv runs benchmarks."""
+    pname, impls = common.impl_param(tech)
+    if grid is not None:
+        found = grid.get(f"{__name__.rsplit('.', 1)[-1]}.{common.class_name(tech.name)}.{metric}")
+        return (_parse(found["params"]), list(found["param_names"]), []) if found else ([], [], [])
     own = common.suite_sizes(tech)
     impls = [i for i in impls if common.applies(metric, common.split_impl(i)[0])]
     if not impls:
-        return [], []
+        return [], [], []
     sizes = sorted(set().union(*(own[common.split_impl(i)[0]] for i in impls)))
     if metric in ONE_SIZE:
         sizes = sorted({min(own[common.split_impl(i)[0]]) for i in impls if own[common.split_impl(i)[0]]})
     skip = [(s, i) for s in sizes for i in impls if s not in own[common.split_impl(i)[0]]]
-    return [sizes, impls], skip
+    return [sizes, impls], ["size", pname], skip
 
 
-def build_class(tech, module: str = __name__) -> type:
+def build_class(tech, module: str = __name__, grid: dict | None = None) -> type:
     """The benchmark class of one technique: each metric with its own parameters and setup."""
     name = common.class_name(tech.name)
-    pname, _ = common.impl_param(tech)
     ns = {"__module__": module, "__qualname__": name, "technique": tech.name,
           "__doc__": f"{tech.name}: {tech.title}."}
     for metric in METRICS:
-        params, skip = metric_params(tech, metric)
+        params, names, skip = metric_params(tech, metric, grid)
         if not params or not all(params):
             continue  # e.g. no GPU target: no GPU metric
-        attrs = {"params": params, "param_names": ["size", pname], "skip_params": skip}
+        attrs = {"params": params, "param_names": names, "skip_params": skip, "version": common.VERSION}
         if metric.startswith("time_"):
             attrs.update(setup=_time_setup(tech, metric[len("time_"):]), timer=CLOCK)
         else:
@@ -272,21 +282,44 @@ def build_class(tech, module: str = __name__) -> type:
     return type(name, (_Hooks,), ns)
 
 
-def build_classes(techs) -> dict[str, type]:
+def build_classes(techs, grid: dict | None = None) -> dict[str, type]:
     classes = {}
     for tech in techs:
-        cls = build_class(tech)
+        cls = build_class(tech, grid=grid)
         if cls.__name__ in classes:  # the coverage check names the technique left out
             continue
         classes[cls.__name__] = cls
     return classes
 
 
+def _absent(name: str, grid: dict) -> type:
+    """A class asv discovered whose technique this commit does not have: every set is n/a."""
+    prefix = f"{__name__.rsplit('.', 1)[-1]}.{name}."
+
+    def setup(cache, *params):
+        raise NotImplementedError(f"this commit has no technique {name!r}")
+
+    ns = {"__module__": __name__, "__qualname__": name, "technique": name}
+    for key, found in grid.items():
+        metric = key[len(prefix):]
+        if key.startswith(prefix) and metric in METRICS:
+            attrs = {"params": _parse(found["params"]), "param_names": list(found["param_names"]),
+                     "setup": setup, "version": common.VERSION}
+            if metric in UNITS:
+                attrs["unit"] = UNITS[metric]
+            ns[metric] = _copy(getattr(_Methods, metric), f"{name}.{metric}", **attrs)
+    return type(name, (_Hooks,), ns)
+
+
 _TECHS = [get_technique(n) for n in techniques()]
 prepared.warm_numba()  # before asv forks: serial only, no thread, no CUDA context (docs/asv.md)
-CLASSES = build_classes(_TECHS)
+_GRID = _discovered_grid()
+CLASSES = build_classes(_TECHS, _GRID)
+for _name in sorted({k.split(".")[1] for k in (_GRID or {}) if k.count(".") == 2} - set(CLASSES)):
+    CLASSES[_name] = _absent(_name, _GRID)
 globals().update(CLASSES)
 
-_missing = common.missing_benchmarks(CLASSES.values(), _TECHS)
-if _missing:
-    raise AssertionError("numbabench asv suite: no benchmark for " + "; ".join(_missing))
+if _GRID is None:  # discovery, asv check, the tests: the registry must be covered
+    _missing = common.missing_benchmarks(CLASSES.values(), _TECHS)
+    if _missing:
+        raise AssertionError("numbabench asv suite: no benchmark for " + "; ".join(_missing))

@@ -25,6 +25,13 @@ BATCH_MAX = 100_000
 STEADY_S = 0.1
 #: the article's variant, as numbabench.registry.ARTICLE names it (older commits have no variants)
 ARTICLE = "article"
+#: the version of every benchmark's meaning: asv keeps results only while it matches (its default,
+#: a hash of the benchmark's source, would drop the history at every refactor of the suite). Bump
+#: it when a metric changes what it measures.
+VERSION = "1"
+#: technique names that changed: a commit with the old name is benchmarked under the new one, so
+#: its history continues (numbabench.results.RENAMED_TECHNIQUES, where the commit has it, adds more)
+RENAMED = {"frame": "dataframe"}
 #: targets asv does not benchmark, and why (the coverage check at import accepts only these)
 EXCLUDED_TARGETS = {
     "cudasim": "the CUDA simulator runs each CUDA thread as a Python thread: its times say nothing "
@@ -165,12 +172,20 @@ class Current:
 CURRENT = Current()
 
 
+def current_name(technique: str) -> str:
+    try:
+        from numbabench.results import RENAMED_TECHNIQUES as more
+    except ImportError:
+        more = {}
+    return {**RENAMED, **more}.get(technique, technique)
+
+
 def class_name(technique: str) -> str:
-    """The benchmark class of a technique: its name as a public identifier (the report reads
-    ``bench_techniques.<technique>.<metric>``)."""
+    """The benchmark class of a technique: its current name as a public identifier (the report
+    reads ``bench_techniques.<technique>.<metric>``)."""
     import re
 
-    name = re.sub(r"\W", "_", technique)
+    name = re.sub(r"\W", "_", current_name(technique))
     return name if name and not name[0].isdigit() and not name.startswith("_") else f"t_{name}"
 
 

@@ -183,14 +183,14 @@ def asv_context(environ=None) -> dict:
             "command": argv}
 
 
-def discovered_params(context: dict) -> dict[str, list] | None:
-    """benchmark name -> the params asv discovered for it (``benchmarks.json``, written by
-    ``asv run`` before any benchmark runs); None where it cannot be found."""
-    path = Path(context.get("results_dir") or ".") / "benchmarks.json"
-    data = _read_json(path)
+def discovered(context: dict) -> dict[str, dict] | None:
+    """benchmark name -> {"params", "param_names"} as asv discovered them (``benchmarks.json``,
+    written by ``asv run`` before any benchmark runs); None where it cannot be found."""
+    data = _read_json(Path(context.get("results_dir") or ".") / "benchmarks.json")
     if not data:
         return None
-    return {k: v.get("params") for k, v in data.items() if isinstance(v, dict) and "params" in v}
+    return {k: {"params": v.get("params") or [], "param_names": v.get("param_names") or []}
+            for k, v in data.items() if isinstance(v, dict) and "params" in v}
 
 
 # -- the sidecar itself --------------------------------------------------------------------------
