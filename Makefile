@@ -41,27 +41,37 @@ lessons: $(LESSONS_STAMP)
 ## results in .asv/results/$(ASV_MACHINE), the site in .asv/html (docs/asv.md says more)
 ASV_MACHINE ?= $(shell hostname)
 ASV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/asv
+ASV_NICE := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nice -n 10 $(VENV)/bin/asv
 asv: $(STAMP)
 	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
 	$(ASV) run --python=same --quick --set-commit-hash $$(git rev-parse HEAD) --machine $(ASV_MACHINE)
 	$(ASV) publish
 	@echo "asv: .asv/results/$(ASV_MACHINE); browse with $(VENV)/bin/asv preview"
 
-## make asv-history: asv builds and measures the last ASV_COMMITS commits of main with the newest
-## Numba of the matrix, and the tip of main with every Numba of the matrix, then publishes; the
-## results and the site are copied to reports/$(ASV_MACHINE)/asv. Long: docs/asv.md says how long.
+## make asv-history: asv builds and measures ASV_COMMITS commits spread over main since ASV_SINCE
+## with the newest Numba of the matrix, and the tip of main with the others, then publishes the
+## history to reports/$(ASV_MACHINE)/asv (asv's results with their sidecars, and the site).
+## Long (docs/asv.md says how long here); commits measured before are skipped.
 ASV_COMMITS ?= 10
-ASV_NUMBA_ENV ?= virtualenv-py3.11-numba0.68.1-NUMBA_ENABLE_CUDASIM0
+ASV_SINCE ?= f3d76cd
+ASV_PYVER := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ASV_ENV = virtualenv-py$(ASV_PYVER)-numba$(1)-NUMBA_ENABLE_CUDASIM0
+ASV_NUMBA ?= 0.68.1
+ASV_OTHER_NUMBA ?= 0.67.0 0.66.0
+ASV_NUMBA_ENV = $(call ASV_ENV,$(ASV_NUMBA))
 ASV_OUT ?= reports/$(ASV_MACHINE)/asv
 asv-history: $(STAMP)
 	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
-	nice -n 10 $(ASV) run --quick --machine $(ASV_MACHINE) --skip-existing-commits \
-		-E $(ASV_NUMBA_ENV) main~$(ASV_COMMITS)..main
-	nice -n 10 $(ASV) run --quick --machine $(ASV_MACHINE) --skip-existing-commits main^!
-	$(ASV) publish
-	rm -rf $(ASV_OUT) && mkdir -p $(ASV_OUT)
-	cp -r .asv/results $(ASV_OUT)/results
-	cp -r .asv/html $(ASV_OUT)/html
+	$(ASV_NICE) run --quick --machine $(ASV_MACHINE) --skip-existing-commits --steps $(ASV_COMMITS) \
+		-E $(ASV_NUMBA_ENV) $(ASV_SINCE)..main
+	$(ASV_NICE) run --quick --machine $(ASV_MACHINE) $(foreach v,$(ASV_OTHER_NUMBA),-E $(call ASV_ENV,$(v))) main^!
+	rm -rf $(ASV_OUT) && mkdir -p $(ASV_OUT)/results/$(ASV_MACHINE)
+	cp .asv/results/benchmarks.json $(ASV_OUT)/results/
+	cp .asv/results/$(ASV_MACHINE)/machine.json .asv/results/$(ASV_MACHINE)/*-virtualenv-* $(ASV_OUT)/results/$(ASV_MACHINE)/
+	$(PY) -c 'import json, os; c = json.load(open("asv.conf.json")); o = os.path.abspath("$(ASV_OUT)"); \
+		c.update({k: os.path.abspath(c[k]) for k in ("repo", "benchmark_dir", "env_dir")}); \
+		c.update(results_dir=o + "/results", html_dir=o + "/html"); json.dump(c, open(".asv/publish.conf.json", "w"))'
+	$(ASV) --config .asv/publish.conf.json publish
 	@du -sh $(ASV_OUT)
 
 ## make asv-compare BASE=<ref>: asv continuous between BASE and HEAD in the newest Numba's
@@ -70,7 +80,8 @@ BASE ?= main
 ASV_FACTOR ?= 1.5
 asv-compare: $(STAMP)
 	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
-	$(ASV) continuous --quick --machine $(ASV_MACHINE) -E $(ASV_NUMBA_ENV) --factor $(ASV_FACTOR) \
+	$(ASV) continuous --interleave-rounds -a rounds=2 --machine $(ASV_MACHINE) -E $(ASV_NUMBA_ENV) \
+		--factor $(ASV_FACTOR) --show-stderr \
 		--split $(BASE) HEAD
 
 doctor: $(STAMP)
