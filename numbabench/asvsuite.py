@@ -7,8 +7,9 @@ package, so what both sides must spell alike lives here.
 #: by asv as a results file and warned about on every publish/compare)
 SIDECAR_SUFFIX = ".numbabench.jsonl"
 SIDECAR_FORMAT = "numbabench-asv-env"
-#: the benchmark parameter of a technique with several variants on a target: "target:variant"
-IMPL_PARAM = "impl"
+#: the benchmark parameter naming an implementation: a bare target for the article's way
+#: (``cpu``), ``target:variant`` for any other variant (``cpu:tuned``)
+TARGET_PARAM = "target"
 
 
 def split_impl(value: str, default_variant: str = "article") -> tuple[str, str]:

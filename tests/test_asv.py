@@ -46,28 +46,29 @@ def test_one_class_per_technique_and_only_parameter_sets_that_can_give_a_number(
                 continue
             sizes, targets = bench.params
             assert "cudasim" not in targets  # no simulator environment in asv
-            assert all(common.applies(metric, t) for t in targets), (cls.__name__, metric, targets)
+            assert all(common.applies(metric, common.split_impl(t)[0]) for t in targets), (cls.__name__, metric, targets)
             assert bench.skip_params == []  # nothing is n/a by construction
             if metric == "track_compile_seconds":
                 assert sizes == [min(tech.sizes["quick"])]
             else:
                 assert sizes == sorted(tech.sizes["quick"])
-        assert set(cls.time_latency.params[1]) <= {"cuda", "cupy"}
-        assert set(cls.time_compute.params[1]) == set(tech.targets) - {"cudasim"}
+        assert {common.split_impl(v)[0] for v in cls.time_latency.params[1]} <= {"cuda", "cupy"}
+        assert {common.split_impl(v)[0] for v in cls.time_compute.params[1]} == set(tech.targets) - {"cudasim"}
+        assert len(cls.time_compute.params[1]) == sum(len(tech.variants_for(t)) for t in tech.targets if t != "cudasim")
         assert cls.track_gbps.unit == "GB/s" and cls.track_compile_seconds.unit == "seconds"
         assert cls.time_compute.timer is common.CLOCK
 
 
-def test_variants_become_target_variant_pairs_only_where_a_technique_has_several():
+def test_a_variant_other_than_the_article_s_is_a_target_variant_value():
     class Two(_Doubling):
         name = "planted_asv_two"
         variants = {"cpu": ("article", "tuned")}
 
     cls = suite.build_class(Two())
-    assert cls.time_compute.param_names == ["size", "impl"]
-    assert cls.time_compute.params[1] == ["numpy:article", "cpu:article", "cpu:tuned"]
+    assert cls.time_compute.param_names == ["size", "target"]
+    assert cls.time_compute.params[1] == ["numpy", "cpu", "cpu:tuned"]  # the article's way: the bare target
     assert not hasattr(cls, "time_latency")  # no GPU target: no GPU metric at all
-    assert suite.build_class(_Doubling()).time_compute.param_names == ["size", "target"]
+    assert suite.build_class(_Doubling()).time_compute.params[1] == ["numpy", "cpu"]
     assert common.split_impl("cpu:tuned") == ("cpu", "tuned") and common.split_impl("cpu") == ("cpu", "article")
 
 
@@ -185,8 +186,8 @@ def test_when_asv_runs_an_older_commit_it_uses_the_grid_asv_discovered(tmp_path)
     # commit with other variants, sizes or techniques must use that grid, n/a where it cannot run
     (tmp_path / "asv.conf.json").write_text(json.dumps({"results_dir": "results"}))
     (tmp_path / "results").mkdir()
-    grid = {"bench_techniques.clamp.time_compute": {"params": [["10000", "123"], ["'cpu'", "'cpu:tuned'"]],
-                                                    "param_names": ["size", "impl"]},
+    grid = {"bench_techniques.clamp.time_compute": {"params": [["10000", "123"], ["'cpu'", "'cpu:nosuch'"]],
+                                                    "param_names": ["size", "target"]},
             "bench_techniques.newer_technique.time_compute": {"params": [["1"], ["'cpu'"]],
                                                               "param_names": ["size", "target"]}}
     (tmp_path / "results" / "benchmarks.json").write_text(json.dumps(grid))
@@ -200,7 +201,7 @@ def test_when_asv_runs_an_older_commit_it_uses_the_grid_asv_discovered(tmp_path)
         res = {{"params": clamp.time_compute.params, "names": clamp.time_compute.param_names,
                 "has_gbps": hasattr(clamp, "track_gbps"), "classes": sorted(b.CLASSES)}}
         cache = {{"gpu": False}}
-        for impl in ("cpu:tuned",):
+        for impl in ("cpu:nosuch",):
             try:
                 clamp.time_compute.setup(cache, 10000, impl)
             except NotImplementedError as exc:
@@ -209,13 +210,13 @@ def test_when_asv_runs_an_older_commit_it_uses_the_grid_asv_discovered(tmp_path)
             b.CLASSES["newer_technique"].time_compute.setup(cache, 1, "cpu")
         except NotImplementedError as exc:
             res["newer"] = str(exc)
-        clamp.time_compute.setup(cache, 123, "cpu:article")  # a size this registry does not list
+        clamp.time_compute.setup(cache, 123, "cpu")  # a size this registry does not list
         res["ran"] = b.CLOCK.calls
         print(json.dumps(res))
     """, ASV_CONF_DIR=str(tmp_path))
-    assert out["params"] == [[10000, 123], ["cpu", "cpu:tuned"]] and out["names"] == ["size", "impl"]
+    assert out["params"] == [[10000, 123], ["cpu", "cpu:nosuch"]] and out["names"] == ["size", "target"]
     assert out["has_gbps"] is False  # not discovered: not there
-    assert "no variant 'tuned'" in out["cpu:tuned"] and "no technique 'newer_technique'" in out["newer"]
+    assert "no variant 'nosuch'" in out["cpu:nosuch"] and "no technique 'newer_technique'" in out["newer"]
     assert out["ran"] >= 1 and "newer_technique" in out["classes"]
 
 

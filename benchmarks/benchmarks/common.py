@@ -88,17 +88,16 @@ def benchmarked_targets(tech) -> list[str]:
     return [t for t in tech.targets if t not in EXCLUDED_TARGETS]
 
 
-def has_variants(tech) -> bool:
-    return any(len(variants_of(tech, t)) > 1 for t in benchmarked_targets(tech))
+def impl_value(target: str, variant: str) -> str:
+    """The ``target`` parameter value of one implementation: the bare target for the article's
+    way (so a technique's history continues when it gains variants), ``target:variant`` else."""
+    return target if variant == ARTICLE else f"{target}:{variant}"
 
 
 def impl_param(tech) -> tuple[str, list[str]]:
-    """(the parameter's name, its values): ``target`` for a technique with one way per target,
-    else ``impl`` with ``target:variant`` values (only the pairs the technique has)."""
-    targets = benchmarked_targets(tech)
-    if not has_variants(tech):
-        return "target", targets
-    return "impl", [f"{t}:{v}" for t in targets for v in variants_of(tech, t)]
+    """(the parameter's name, its values): ``target``, one value per implementation the technique
+    has (``cpu``, ``cpu:tuned``, ...): nothing multiplied out."""
+    return "target", [impl_value(t, v) for t in benchmarked_targets(tech) for v in variants_of(tech, t)]
 
 
 def split_impl(value: str) -> tuple[str, str]:
@@ -214,7 +213,7 @@ def missing_benchmarks(classes, techs) -> list[str]:
                 out.append(f"technique {tech.name!r}: target {target!r} is of kind {kind!r}, which no metric measures")
                 continue
             for variant in variants_of(tech, target):
-                value = target if name == "target" else f"{target}:{variant}"
+                value = impl_value(target, variant)
                 for metric in metrics:
                     bench = getattr(cls, metric, None)
                     params = getattr(bench, "params", None) or [[], []]
