@@ -75,9 +75,9 @@ asv-history: $(STAMP)
 	@du -sh $(ASV_OUT)
 
 ## make asv-compare BASE=<ref>: asv continuous between BASE and HEAD in the newest Numba's
-## environment; prints what got slower or faster by more than ASV_FACTOR (docs/asv.md: why 5 here)
+## environment; prints what got slower or faster by more than ASV_FACTOR (docs/asv.md: why 2, and 5 under load)
 BASE ?= main
-ASV_FACTOR ?= 5
+ASV_FACTOR ?= 2
 asv-compare: $(STAMP)
 	$(ASV) machine --yes --machine $(ASV_MACHINE) > /dev/null
 	$(ASV) continuous --interleave-rounds -a rounds=2 --machine $(ASV_MACHINE) -E $(ASV_NUMBA_ENV) \
