@@ -54,7 +54,7 @@ asv: $(STAMP)
 ## Long (docs/asv.md says how long here); commits measured before are skipped.
 ASV_COMMITS ?= 10
 ASV_SINCE ?= f3d76cd
-ASV_PYVER := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ASV_PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 ASV_ENV = virtualenv-py$(ASV_PYVER)-numba$(1)-NUMBA_ENABLE_CUDASIM0
 ASV_NUMBA ?= 0.68.1
 ASV_OTHER_NUMBA ?= 0.67.0 0.66.0
