@@ -101,7 +101,7 @@ def measure_cell(tech, pairs, size: int, dtype: str, opts: MeasureOptions,
     for target, variant in pairs:
         on_stage("first", (target, variant))
         try:
-            ready.append(_prepare(tech, target, variant, inputs, want, key, memory(target)))
+            ready.append(prepare_pair(tech, target, variant, inputs, want, key, memory(target)))
         except Exception as exc:
             rows.append(Row.failed(dict(key), target, first_line(exc), variant=variant))
     if not ready:
@@ -140,7 +140,9 @@ def measure_cell(tech, pairs, size: int, dtype: str, opts: MeasureOptions,
     return rows
 
 
-def _prepare(tech, target, variant, inputs, want, key, mem) -> _Prepared:
+def prepare_pair(tech, target, variant, inputs, want, key, mem) -> _Prepared:
+    """One pair ready to time: its callable and arguments, its first (compiling) call timed, its
+    result checked against ``want``. Public: asv's prepared measurement calls it."""
     from .targets import get_target
 
     fn = tech.variant(target, variant)

@@ -166,7 +166,7 @@ def _native_prepare():
     public = getattr(measure, "prepare", None)
     if public is not None:
         return public
-    private = getattr(measure, "_prepare", None)
+    private = getattr(measure, "prepare_pair", None) or getattr(measure, "_prepare", None)
     if private is None:
         return None
 

@@ -34,6 +34,7 @@ import math
 import re
 from pathlib import Path
 
+from ..asvsuite import split_impl
 from ..errors import NumbabenchError, ResultsError
 from ..fmt import first_line
 from ..results import DEFAULT_VARIANT, RENAMED_TECHNIQUES
@@ -313,8 +314,8 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
             p = {n: parse_param(v) for n, v in zip(names, combo)}
             tech = str(p.get("technique", technique))
             tech = RENAMED_TECHNIQUES.get(tech, tech)
-            variant = str(p.get("variant") or DEFAULT_VARIANT)
-            target = str(p.get("target", "n/a"))
+            # the suite gives a variant as part of its target parameter ("cpu:tuned")
+            target, variant = split_impl(str(p.get("target", "n/a")), str(p.get("variant") or DEFAULT_VARIANT))
             if simulator_env and target == "cuda":
                 target = "cudasim"  # the same kernels, on the simulator
             size = p.get("size", 0)
