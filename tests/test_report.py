@@ -242,21 +242,21 @@ def test_crafted_gpu_run_crossover_break_even_wrong_and_simulator(tmp_path):
     summaries = {s.name: s for s in analysis.summarize(coll, "gpubox")}
     clamp = summaries["clamp"]
     assert clamp.size == CLAMP_SIZES[-1]
-    cells = {c.target: c for c in clamp.cells}
+    slots = {c.target: c for c in clamp.slots}
     assert clamp.best.target == "cuda" and clamp.best_cpu.target == "parallel"
     assert [(c.target, c.size) for c in clamp.crossovers] == [("cuda", 1_000_000)]
     # break-even of cuda against the best CPU target: (compile + h2d + d2h - parallel's compile) / saving
-    c, p = cells["cuda"], cells["parallel"]
+    c, p = slots["cuda"], slots["parallel"]
     want = math.ceil((0.5 + c.h2d_s + c.d2h_s - 0.3) / (p.compute_s - c.compute_s))
     be = {(b.target, b.reference): b for b in clamp.break_even}
     assert be[("cuda", "parallel")].calls == want
     assert be[("cpu", "parallel")].calls is None and be[("cpu", "parallel")].text.startswith("never")
     assert be[("parallel", "numpy")].calls >= 1
     # the simulator: functional only, whatever the file claims
-    assert cells["cudasim"].speedup is None and cells["cudasim"].status == "ok"
-    assert cells["cupy"].status == "not run" and "CuPy is not installed" in cells["cupy"].why
+    assert slots["cudasim"].speedup is None and slots["cudasim"].status == "ok"
+    assert slots["cupy"].status == "not run" and "CuPy is not installed" in slots["cupy"].why
     # a wrong result: flagged, never a speedup, never a bar
-    widget = {c.target: c for c in summaries["widget"].cells}
+    widget = {c.target: c for c in summaries["widget"].slots}
     assert widget["cpu"].status == "wrong" and widget["cpu"].speedup is None
     assert widget["parallel"].status == "failed" and "exit status -11" in widget["parallel"].why
     fig = figures.speedup_bars(list(summaries.values()))
@@ -626,22 +626,22 @@ def test_variants_side_by_side_best_numpy_baseline_and_no_bar_for_a_wrong_one(tm
 
     run = write_run(tmp_path / "gpubox.json", run_doc(gaussian_variant_rows(), ptx=PTX))
     s = {s.name: s for s in analysis.summarize(tidy.load([run]), "gpubox")}["gaussian"]
-    cells = {c.label: c for c in s.cells}
-    assert list(cells) == ["numpy · tuned", "numpy · article", "cpu · tuned", "cpu · article", "parallel · tuned",
+    slots = {c.label: c for c in s.slots}
+    assert list(slots) == ["numpy · tuned", "numpy · article", "cpu · tuned", "cpu · article", "parallel · tuned",
                            "parallel · fused", "parallel · article", "cuda · tuned", "cuda · article", "cudasim", "cupy"]
     n = GAUSS_N[-1]
     best_numpy = 1.25e-9 * n
     assert s.baseline.label == "numpy · tuned"  # the best NumPy row, not the plain expression
-    assert cells["cpu · article"].speedup == pytest.approx(best_numpy / (4.2e-9 * n))
-    assert cells["numpy · article"].speedup == pytest.approx(1.25 / 2.0)  # the plain one stays, below 1x
+    assert slots["cpu · article"].speedup == pytest.approx(best_numpy / (4.2e-9 * n))
+    assert slots["numpy · article"].speedup == pytest.approx(1.25 / 2.0)  # the plain one stays, below 1x
     assert s.best_cpu.label == "parallel · tuned" and s.best.label == "cuda · tuned"
     assert "the best target is cuda · tuned: 12.6× NumPy end to end" in s.headline
     assert "cpu · article 0.298× NumPy against cpu · tuned 2.27×" in s.variants_line
     assert "parallel · article 0.208× NumPy against parallel · tuned 4.63×, parallel · fused WRONG" in s.variants_line
     assert "numpy · article is 0.625× of it" in s.baseline_line
-    fused = cells["parallel · fused"]
+    fused = slots["parallel · fused"]
     assert fused.status == "wrong" and fused.speedup is None  # 125x claimed by the file: not a speedup
-    assert cells["cuda · tuned"].latency_s > cells["cuda · tuned"].compute_s  # per call vs pipelined
+    assert slots["cuda · tuned"].latency_s > slots["cuda · tuned"].compute_s  # per call vs pipelined
     assert s.verdict == "On this machine, from size 100,000,000 the GPU wins end to end."
 
     fig = figures.speedup_bars([s])
@@ -782,11 +782,11 @@ def test_an_interleaved_speedup_is_shown_with_its_spread_and_latency_is_held_aga
             row("clamp", "cuda", 1000, "end_to_end", 5e-3)]
     path = write_run(tmp_path / "r.json", run_doc(rows))
     s = analysis.summarize(tidy.load([path]), "gpubox")[0]
-    cells = {c.label: c for c in s.cells}
+    slots = {c.label: c for c in s.slots}
     assert s.baseline.label == "numpy · tuned"
-    assert cells["numpy · article"].speedup == pytest.approx(0.5)
-    assert (cells["cpu"].speedup, cells["cpu"].speedup_spread) == (2.6, 0.15)  # not 1e-3 / 0.4e-3
-    assert cells["cuda"].speedup_latency == pytest.approx(5.0) and cells["cuda"].speedup == pytest.approx(100)
+    assert slots["numpy · article"].speedup == pytest.approx(0.5)
+    assert (slots["cpu"].speedup, slots["cpu"].speedup_spread) == (2.6, 0.15)  # not 1e-3 / 0.4e-3
+    assert slots["cuda"].speedup_latency == pytest.approx(5.0) and slots["cuda"].speedup == pytest.approx(100)
     assert "5× per call (latency)" in s.gpu_line and "(throughput)" in s.gpu_line
     html = build([path], out=tmp_path / "rep").read_text()
     assert "2.6× <small>± 0.15</small>" in html

@@ -119,7 +119,7 @@ def render(coll: Collection, out: Path, machine: str | None = None) -> Path:
     html = jenv.get_template("report.html.j2").render(
         machine=machine, env=env, summaries=summaries, no_gpu=no_gpu, images=images, missing=missing, peaks=peaks,
         asv=_asv_context(coll, asv_machine or machine), side_by_side=compare.machines_side_by_side(coll),
-        phases=PHASE_MEANING, any_gpu=any(c.kind == "gpu" and c.ran for s in summaries for c in s.cells),
+        phases=PHASE_MEANING, any_gpu=any(c.kind == "gpu" and c.ran for s in summaries for c in s.slots),
         env_cards=cards, not_run=not_run, sources=coll.sources,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

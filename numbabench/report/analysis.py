@@ -68,7 +68,7 @@ def snapshot(coll: Collection, machine: str):
 
 
 @dataclass
-class Cell:
+class Slot:
     """One slot (a target in one variant) of one technique at one size: a row of the summary."""
 
     target: str
@@ -123,10 +123,10 @@ class TechniqueSummary:
     title: str
     size: int | None
     sizes: list[int]
-    cells: list[Cell]
-    best: Cell | None = None
-    best_cpu: Cell | None = None
-    baseline: Cell | None = None  # the best NumPy variant: what every speedup is against
+    slots: list[Slot]
+    best: Slot | None = None
+    best_cpu: Slot | None = None
+    baseline: Slot | None = None  # the best NumPy variant: what every speedup is against
     headline: str = ""
     variants_line: str = ""  # what the article's way costs against the tuned way
     baseline_line: str = ""
@@ -152,8 +152,8 @@ def _text(v) -> str | None:
     return None if v is None or v != v else str(v)
 
 
-def _cell(df, technique, target, variant, size, reasons, label) -> Cell:
-    c = Cell(target=target, kind=target_kind(target), variant=variant, label=label, size=size)
+def _slot(df, technique, target, variant, size, reasons, label) -> Slot:
+    c = Slot(target=target, kind=target_kind(target), variant=variant, label=label, size=size)
     here = df[(df.technique == technique) & (df.target == target) & (df.variant == variant)]
     compile_rows = here[(here.phase == "compile") & (here.status == "ok")]
     if not compile_rows.empty:
@@ -245,20 +245,20 @@ def summarize(coll: Collection, machine: str) -> list[TechniqueSummary]:
     for tech in sorted(df.technique.unique(), key=_technique_order):
         size = headline_size(df, tech)
         sizes = sorted(int(s) for s in df[df.technique == tech]["size"].unique())
-        cells = []
+        slots = []
         for t, v, label in slots_of(df, tech):
             s = size
             if target_kind(t) == "sim":  # the simulator has its own, small sizes: show its largest
                 mine = df[(df.technique == tech) & (df.target == t) & (df.variant == v) & (df.phase == "compute")]
                 s = int(mine["size"].max()) if not mine.empty else size
-            cells.append(_cell(df, tech, t, v, s, reasons, label))
-        ts = TechniqueSummary(name=tech, title=_title(tech), size=size, sizes=sizes, cells=cells)
+            slots.append(_slot(df, tech, t, v, s, reasons, label))
+        ts = TechniqueSummary(name=tech, title=_title(tech), size=size, sizes=sizes, slots=slots)
         _headline(ts)
         ts.notes[:0] = tried_notes(coll, machine, tech)
-        ts.crossovers = crossovers(df, tech, {(c.target, c.variant): c.label for c in cells})
+        ts.crossovers = crossovers(df, tech, {(c.target, c.variant): c.label for c in slots})
         ts.verdict = verdict(df, tech)
         ts.break_even = break_even(ts)
-        ts.other = other_phases(df, tech, size, {(c.target, c.variant): c.label for c in cells})
+        ts.other = other_phases(df, tech, size, {(c.target, c.variant): c.label for c in slots})
         out.append(ts)
     return out
 
@@ -288,14 +288,14 @@ def _technique_order(name):
     return (names.index(name), name) if name in names else (len(names), name)
 
 
-def _shown(c: Cell) -> str:
+def _shown(c: Slot) -> str:
     if c.status == "ok" and c.speedup is not None:
         return f"{c.label} {fmt_x(c.speedup)}"
     return f"{c.label} {'WRONG' if c.status == 'wrong' else c.status}"
 
 
 def _headline(ts: TechniqueSummary) -> None:
-    usable = [c for c in ts.cells if c.usable and c.host_cost_s is not None]
+    usable = [c for c in ts.slots if c.usable and c.host_cost_s is not None]
     cpu = [c for c in usable if c.kind == "cpu"]
     numpy = [c for c in usable if c.target == "numpy"]
     ts.best_cpu = min(cpu, key=lambda c: c.compute_s) if cpu else None
@@ -317,13 +317,13 @@ def _headline(ts: TechniqueSummary) -> None:
             ts.headline = f"On this machine, {at}, the best target is {b.label}: {fmt_x(sp)} NumPy{how}."
     _variant_lines(ts)
     _gpu_line(ts)
-    for c in ts.cells:
+    for c in ts.slots:
         if c.status == "wrong":
             ts.notes.append(f"{c.label} gave a WRONG result (max abs error {c.max_abs_err:.3g}): not counted."
                             if c.max_abs_err is not None else f"{c.label} gave a WRONG result: not counted.")
         elif c.status == "failed":
             ts.notes.append(f"{c.label} failed: {c.why or 'no reason recorded'}")
-    for c in ts.cells:
+    for c in ts.slots:
         if c.kind == "sim" and c.ran:
             verdict_ = "correct" if c.status == "ok" else "WRONG"
             ts.notes.append(f"{c.label} ran the CUDA kernels at size {fmt_size(c.size)}: {verdict_} "
@@ -334,15 +334,15 @@ def _variant_lines(ts: TechniqueSummary) -> None:
     """What the article's way costs beside the tuned way, per target with both; which NumPy row
     the speedups are against, and what the plain NumPy expression gives."""
     parts = []
-    for t in sorted({c.target for c in ts.cells if c.target != "numpy" and c.kind != "sim"}, key=target_order):
-        mine = [c for c in ts.cells if c.target == t and c.ran]
+    for t in sorted({c.target for c in ts.slots if c.target != "numpy" and c.kind != "sim"}, key=target_order):
+        mine = [c for c in ts.slots if c.target == t and c.ran]
         article = [c for c in mine if c.variant == DEFAULT_VARIANT]
         others = [c for c in mine if c.variant != DEFAULT_VARIANT]
         if article and others:
             parts.append(f"{_shown(article[0])} NumPy against " + ", ".join(_shown(c) for c in others))
     if parts:
         ts.variants_line = "The article's way: " + "; ".join(parts) + "."
-    numpys = [c for c in ts.cells if c.target == "numpy" and c.ran]
+    numpys = [c for c in ts.slots if c.target == "numpy" and c.ran]
     if ts.baseline is not None and len(numpys) > 1:
         rest = [c for c in numpys if c is not ts.baseline]
         ts.baseline_line = (f"Speedups are against NumPy's best, {ts.baseline.label} ({fmt_time(ts.baseline.compute_s)}); "
@@ -351,7 +351,7 @@ def _variant_lines(ts: TechniqueSummary) -> None:
 
 
 def _gpu_line(ts: TechniqueSummary) -> None:
-    gpus = [c for c in ts.cells if c.kind == "gpu"]
+    gpus = [c for c in ts.slots if c.kind == "gpu"]
     ran = [c for c in gpus if c.usable]
     if ran:
         parts = []
@@ -374,7 +374,7 @@ def _gpu_line(ts: TechniqueSummary) -> None:
 def gpu_banner(summaries: list[TechniqueSummary]) -> dict[str, str]:
     """When no technique has a GPU timing: GPU target -> why, said once for the page (and the cards
     then say it in a few words instead of repeating the reasons)."""
-    if not summaries or any(c.kind == "gpu" and c.usable for s in summaries for c in s.cells):
+    if not summaries or any(c.kind == "gpu" and c.usable for s in summaries for c in s.slots):
         return {}
     reasons: dict[str, str] = {}
     for s in summaries:

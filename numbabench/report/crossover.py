@@ -103,7 +103,7 @@ def break_even(ts) -> list[BreakEven]:
     if ts.baseline is not None and ts.baseline is not ts.best_cpu:
         refs.append(ts.baseline)
     out = []
-    for c in ts.cells:
+    for c in ts.slots:
         if not c.usable or c.target == "numpy":
             continue
         for ref in refs:

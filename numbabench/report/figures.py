@@ -69,7 +69,7 @@ def _page_labels(summaries) -> dict[tuple[str, str], str]:
     """(target, variant) -> label, the same on every plot of the page."""
     per: dict[str, set] = {}
     for s in summaries:
-        for c in s.cells:
+        for c in s.slots:
             per.setdefault(c.target, set()).add(c.variant)
     return {(t, v): slot_label(t, v, len(vs) > 1) for t, vs in per.items() for v in vs}
 
@@ -144,7 +144,7 @@ def _bar_slots(summaries, value, include_numpy=False, gpu_e2e=False):
     def shown(c, ph="compute"):
         return bool(value(c, ph)) or c.status in ("wrong", "failed")
 
-    pairs = sorted({(c.target, c.variant) for s in summaries for c in s.cells if c.kind != "sim"
+    pairs = sorted({(c.target, c.variant) for s in summaries for c in s.slots if c.kind != "sim"
                     and (include_numpy or c.target != "numpy") and shown(c)}, key=slot_order)
     slots = []
     for t, v in pairs:
@@ -157,10 +157,10 @@ def _bar_slots(summaries, value, include_numpy=False, gpu_e2e=False):
 def _footnote(fig, summaries, slots, labels, extra=""):
     """Say which slots have no bars at all, so an empty slot is never a silent omission."""
     drawn = {(t, v) for t, v, _ in slots}
-    missing = sorted({(c.target, c.variant) for s in summaries for c in s.cells
+    missing = sorted({(c.target, c.variant) for s in summaries for c in s.slots
                       if c.kind != "sim" and (c.target, c.variant) not in drawn and c.target != "numpy"},
                      key=slot_order)
-    sims = sorted({c.label for s in summaries for c in s.cells if c.kind == "sim" and c.ran})
+    sims = sorted({c.label for s in summaries for c in s.slots if c.kind == "sim" and c.ran})
     parts = []
     if missing:
         parts.append("no timing here for " + ", ".join(labels.get(p, p[0]) for p in missing)
@@ -182,25 +182,25 @@ def _mark(ax, x, text, colour, y):
             fontweight="bold" if colour == WRONG else "normal")
 
 
-def _status_label(cell) -> tuple[str, str]:
-    if cell is None:
+def _status_label(slot) -> tuple[str, str]:
+    if slot is None:
         return "", MUTED
-    if cell.status == "wrong":
+    if slot.status == "wrong":
         return "wrong", WRONG
-    if cell.status == "failed":
+    if slot.status == "failed":
         return "failed", WRONG
-    if cell.status == "ok":
+    if slot.status == "ok":
         return "", MUTED
     return "n/a", MUTED
 
 
 def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, show_size=True,
                   rotate=False, tick=None, e2e_name="end to end"):
-    """Bars per technique (x) and slot, log y. ``value(cell, phase)`` gives a bar's height or None;
-    a cell with no bar but a wrong/failed result is flagged in its slot (never a bar: a wrong answer
+    """Bars per technique (x) and slot, log y. ``value(slot, phase)`` gives a bar's height or None;
+    a slot with no bar but a wrong/failed result is flagged in its slot (never a bar: a wrong answer
     is no speedup). ``ref``: (y, label) of a dashed reference line. None when there is no bar."""
     labels = _page_labels(summaries)
-    vals = [value(c, ph) for s in summaries for c in s.cells for (t, v, ph) in slots
+    vals = [value(c, ph) for s in summaries for c in s.slots for (t, v, ph) in slots
             if (c.target, c.variant) == (t, v) and c.status == "ok"]
     vals = [x for x in vals if x]
     if not slots or not vals:
@@ -213,10 +213,10 @@ def _grouped_bars(summaries, slots, value, label, ylabel, ref=None, flag=True, s
     ax.set_ylim(ymin, ymax)
     handles = {}
     for i, s in enumerate(summaries):
-        cells = {(c.target, c.variant): c for c in s.cells}
+        by_pair = {(c.target, c.variant): c for c in s.slots}
         for j, (t, v, ph) in enumerate(slots):
             x = i - 0.4 + width * (j + 0.5)
-            c = cells.get((t, v))
+            c = by_pair.get((t, v))
             y = value(c, ph) if c is not None and c.status == "ok" else None
             if y:
                 e2e, col = ph == "end_to_end", _slot_color(t, v, labels)
@@ -295,7 +295,7 @@ def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
                     handles[(t, v, ph)] = h
             for cx in s.crossovers:
                 if cx.size is not None:
-                    col = color(next((c.target for c in s.cells if c.label == cx.target), cx.target))
+                    col = color(next((c.target for c in s.slots if c.label == cx.target), cx.target))
                     ax.axvline(cx.size, color=col, linestyle=":", linewidth=1.4)
                     ax.annotate(f"crossover\n{fmt_size(cx.size)}", (cx.size, 1), xycoords=("data", "axes fraction"),
                                 xytext=(3, -3), textcoords="offset points", va="top", fontsize=7.5, color=col)
@@ -313,7 +313,7 @@ def time_vs_size(df, summaries: list[TechniqueSummary]) -> Figure | None:
             ax.set_title(s.name)
             ax.set_ylabel("median time per call")
             no_cross = [c for c in s.crossovers if c.size is None]
-            if not any(c.kind == "gpu" for c in s.cells):
+            if not any(c.kind == "gpu" for c in s.slots):
                 ax.set_xlabel("size")  # no GPU target: no crossover to speak of
             elif not s.crossovers:
                 ax.set_xlabel("size  ·  no GPU timing: no crossover", color="#374151")
