@@ -386,6 +386,23 @@ class Gaussian(Technique):
         sigs = tuple((types.Array(t, 1, "C"),) * 4 for t in (types.float32, types.float64))
         return [Kernel("gaussian_kernel", gaussian_kernel, sigs)]
 
+    def ptx_paths(self):
+        """The cuda target's own code, for the PTX layer: the kernels numba-cuda writes for the
+        ``@vectorize(target='cuda')`` ufunc, one per loop, typed as a real call types them.
+
+        ``_run_cuda`` hands the ufunc flat contiguous ``x`` and ``out`` ('C') and 1-element scalars
+        that numba-cuda broadcasts with stride 0 ('A'); a call with a genuine broadcast is expanded
+        on the host and sees 'C' everywhere. Built with a fresh ``numba.vectorize`` (needs a current
+        device: the PTX layer stands one in).
+        """
+        uf = numba.vectorize(SIGNATURES, target="cuda")(gaussian)
+        paths = []
+        for dtypes, (_, dispatcher) in uf.functions.items():
+            t = numba.from_dtype(dtypes[0])
+            c, a = types.Array(t, 1, "C"), types.Array(t, 1, "A")
+            paths.append(Kernel(f"cuda_ufunc[{t}]", dispatcher.py_func, ((c, a, a, c), (c, c, c, c))))
+        return paths
+
 
 def _is_real(v) -> bool:
     if isinstance(v, (bool, np.bool_)) or not (np.isscalar(v) or (isinstance(v, np.ndarray) and v.ndim == 0)):
