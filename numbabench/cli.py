@@ -138,22 +138,28 @@ def cmd_doctor() -> int:
         probe = probe_gpu()
         sim_ok, sim_why = _simulator_works()
         layer = machine.threading_layer()
-    info, ver = machine.machine_info(probe), machine.versions()
+        stack = _cuda_stack()
+    info, ver = machine.machine_info(probe.to_dict()), machine.versions()
     t = Table(box=None, show_header=False)
     t.add_row("CPU", f"{info['cpu']} ({info['cores']['usable']} usable of {info['cores']['logical']} logical cores)")
     t.add_row("OS", info["os"])
     t.add_row("Numba threading layer", layer)
     for k in ("python", "numpy", "numba", "numba-cuda", "pandas", "cupy"):
         t.add_row(k, ver[k] or "not installed")
-    if probe["cuda"]:
-        g = probe["gpu"]
-        t.add_row("GPU", f"{g['name']}, compute capability {g['compute_capability']}, "
-                         f"{g.get('memory_gib', '?')} GiB, {g['multiprocessors']} SMs")
-        t.add_row("CUDA driver / NVRTC", f"{g.get('driver', '?')} / {g.get('nvrtc', '?')}")
+    t.add_row("numba.cuda is", _implementation_line(stack))
+    t.add_row("CUDA toolkit (NVRTC)", stack.get("nvrtc") or (probe.gpu or {}).get("nvrtc")
+              or stack.get("nvrtc_error") or "unknown")
+    if probe.cuda:
+        g = probe.gpu or {}
+        t.add_row("GPU", f"{g.get('name', '?')}, compute capability {g.get('compute_capability', '?')}, "
+                         f"{g.get('memory_gib', '?')} GiB, {g.get('multiprocessors', '?')} SMs")
+        t.add_row("CUDA driver", str(g.get("driver", "?")))
+        mode = stack.get("compute_mode") or g.get("compute_mode") or stack.get("compute_mode_error") or "unknown"
+        t.add_row("GPU compute mode", mode)
     else:
-        t.add_row("GPU", f"none: {probe['reason']}")
+        t.add_row("GPU", f"none: {probe.reason}")
     t.add_row("CUDA simulator", "works" if sim_ok else f"does not work: {sim_why}")
-    t.add_row("CuPy", "works" if probe["cupy"] else probe["cupy_reason"])
+    t.add_row("CuPy", "works" if probe.cupy else probe.cupy_reason)
     out.print(t)
     avail = availability(probe)
     if not sim_ok:
@@ -166,6 +172,31 @@ def cmd_doctor() -> int:
     out.print()
     out.print(tt)
     return 0
+
+
+def _cuda_stack() -> dict:
+    """``devices.cuda_stack()`` of a fresh real-mode process (this one keeps no CUDA context)."""
+    import json
+    import subprocess
+
+    from .targets import worker_env
+
+    try:
+        p = subprocess.run([sys.executable, "-m", "numbabench.devices"], env=worker_env("cuda"),
+                           capture_output=True, text=True, timeout=120)
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        return {"implementation": None, "error": "could not import numba.cuda in a fresh process"}
+
+
+def _implementation_line(stack: dict) -> str:
+    impl, where = stack.get("implementation"), stack.get("module") or "?"
+    if impl == "numba-cuda":
+        return f"numba-cuda (NVIDIA's package; {where})"
+    if impl == "built-in":
+        return (f"numba's deprecated built-in target ({where}): numba-cuda's .pth redirect did not apply; "
+                "pip install --force-reinstall numba-cuda")
+    return stack.get("error") or f"unknown ({impl})"
 
 
 def _simulator_works() -> tuple[bool, str | None]:
