@@ -4,6 +4,7 @@ Every target equals the pandas reference (counts exactly, floats within toleranc
 cases; the CPU targets read the frame's own memory; the parallel group-by is race-free; the Arrow
 hand-off is zero-copy; bad input is refused with a message; the kernels compile to PTX.
 """
+import importlib.util
 import sys
 
 import numpy as np
@@ -420,9 +421,18 @@ def test_cuda_columns_are_handed_over_not_copied():
         pytest.skip("needs CuPy or cuDF as the GPU column store (pip install 'numbabench[gpu]')")
     from numba import cuda
 
-    args = T.prepare("cuda", T.check_inputs(T.make_inputs(10_000)))
-    view = cuda.as_cuda_array(args["a"])  # what a kernel receives: the same device pointer
-    assert view.__cuda_array_interface__["data"][0] == args["a"].__cuda_array_interface__["data"][0]
+    from kernel_args import device_pointer, kernel_arguments
+
+    inputs = T.check_inputs(T.make_inputs(10_000))
+    args = T.prepare("cuda", inputs)
+    with kernel_arguments() as seen:  # what the launches really receive (numba-cuda takes CuPy by DLPack)
+        out = T.variant("cuda")(args)
+        cuda.synchronize()
+    received = {s["ptr"] for s in seen}
+    for name in ("a", "b", "k", "c", "mask", "sums", "counts"):
+        assert device_pointer(args[name]) in received, name  # the column's own memory, no copy
+    assert not any(s["copied"] for s in seen), seen
+    assert T.compare(T.fetch("cuda", out), T.reference(inputs))[0]
 
 
 # -- the rename ----------------------------------------------------------------------------------
@@ -438,3 +448,12 @@ def test_results_written_before_the_rename_load_under_the_new_name(tmp_path):
     df = load_results(path)
     assert list(df["technique"]) == ["dataframe"] and list(df["variant"]) == ["article"]
     assert numbabench.get_technique(df["technique"][0]) is T
+
+
+def test_column_store_follows_the_probe_not_the_import(monkeypatch):
+    # a CuPy that imports but does not work (built for another CUDA) must not be the column store
+    monkeypatch.setattr(F, "_gpu_probe", lambda: {"cuda": True, "cupy": False})
+    assert F.column_store("cuda") == "numba"
+    monkeypatch.setattr(F, "_gpu_probe", lambda: {"cuda": True, "cupy": True})
+    want = "cudf" if importlib.util.find_spec("cudf") else "cupy"
+    assert F.column_store("cuda") == want and F.column_store("cudasim") == "numba"

@@ -96,3 +96,17 @@ def test_make_gpu_check_completes_here_and_says_why_it_skipped(check_run):
         assert steps["report"]["status"] == "skipped" and "results.json" in steps["report"]["why"]
         assert doc["tests_rc"] == 0  # GPU tests skip here, with their reasons in tests.txt
         assert "SKIPPED" in (out / "tests.txt").read_text()
+
+
+def test_every_technique_has_a_gpu_sweep_that_reaches_the_largest_sizes():
+    import numbabench
+
+    for name in numbabench.techniques():
+        t = numbabench.get_technique(name)
+        for target in t.targets:
+            assert t.sizes_for(target, "gpu"), (name, target)  # `numbabench run --sizes gpu` works
+    assert max(numbabench.get_technique("clamp").sizes_for("cuda", "gpu")) >= 100_000_000
+    fm = numbabench.get_technique("fftmask")
+    assert max(fm.sizes_for("cuda", "gpu")) == max(fm.sizes["full"])  # the largest frame
+    sim = numbabench.get_technique("clamp")
+    assert max(sim.sizes_for("cudasim", "gpu")) <= sim.simulator_max_size

@@ -396,3 +396,24 @@ def test_cuda_on_a_real_gpu(dask_client):
     for prefix in ("", "byref_"):
         for phase in ("loads_call",) + SUBMIT_PHASES:
             assert rows[prefix + phase]["status"] == "ok" and rows[prefix + phase]["correct"], prefix + phase
+
+
+def test_device_variant_allocates_its_output_once_not_per_timed_call():
+    out = helpers.in_simulator("""
+        import json
+        import numpy as np
+        from numba import cuda
+        import numbabench
+        T = numbabench.get_technique("remote")
+        inputs = T.make_inputs(1000)
+        args = T.prepare("cudasim", inputs)
+        fn = T.variant("cudasim")
+        first = fn(args)
+        made = []
+        real = cuda.device_array_like
+        cuda.device_array_like = lambda *a, **k: made.append(1) or real(*a, **k)
+        again = [fn(args) for _ in range(3)]
+        ok = T.compare(T.fetch("cudasim", again[-1]), T.reference(inputs))[0]
+        print(json.dumps([all(o is first for o in again), len(made), ok]))
+    """)
+    assert out == [True, 0, True]

@@ -109,8 +109,9 @@ class Clamp(Technique):
     sizes = {
         "quick": (10_000, 1_000_000),
         "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000),
+        "gpu": (10_000, 1_000_000, 100_000_000),  # make gpu-check: small, middle, the largest
     }
-    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000)}
+    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000), "gpu": (1_000,)}
     simulator_max_size = 100_000
     # numpy's np.clip(out=) and the cpu loop (LLVM vectorizes it) are already the tuned forms
     variants = {"parallel": (ARTICLE, TUNED)}

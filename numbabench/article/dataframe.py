@@ -6,7 +6,7 @@ the count of the kept ``c``. Every target returns host arrays ``c``, ``mask``, `
 
 Targets: ``numpy`` (pandas, the reference), ``cpu`` (one fused ``@njit`` pass over the frame's own
 column memory), ``parallel`` (``prange`` chunks, a partial-sums table per chunk), ``cuda`` (columns in
-cuDF, CuPy or numba.cuda, handed over by ``__cuda_array_interface__``; shared-memory atomics),
+cuDF, CuPy or numba.cuda, handed over without a copy, CuPy's by DLPack; shared-memory atomics),
 ``cudasim``. Tolerances, edge rows and the cuDF/Arrow findings: docs/techniques/dataframe.md.
 
 Roofline (per row): read ``a``, ``b`` (itemsize each) and ``k`` (4 bytes), write ``c`` (itemsize) and
@@ -288,12 +288,23 @@ def _run_cuda(args):
 
 
 def column_store(target: str) -> str:
-    """Where the ``cuda`` target keeps the columns: 'cudf', 'cupy' or 'numba' (the first installed)."""
-    if target == "cuda":
-        for name in ("cudf", "cupy"):
-            if importlib.util.find_spec(name) is not None:
-                return name
+    """Where the ``cuda`` target keeps the columns: 'cudf', 'cupy' or 'numba'.
+
+    CuPy (and cuDF, which is built on it) only where the GPU probe found CuPy *working* here, not
+    merely importable: an installed CuPy built for another CUDA falls back to numba.cuda arrays.
+    """
+    if target == "cuda" and _gpu_probe()["cupy"]:
+        return "cudf" if importlib.util.find_spec("cudf") is not None else "cupy"
     return "numba"
+
+
+@lru_cache(maxsize=None)
+def _gpu_probe():
+    # The project's probe (a targets.Probe), run in this (cuda worker) process, once: it also tries a
+    # CuPy operation.
+    from ..worker import probe
+
+    return probe()
 
 
 def _device_columns(target, inputs):
@@ -373,8 +384,9 @@ class DataFrameQuery(Technique):
     sizes = {
         "quick": (10_000, 1_000_000),
         "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000),
+        "gpu": (10_000, 1_000_000, 10_000_000),  # make gpu-check
     }
-    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000)}
+    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000), "gpu": (1_000,)}
     simulator_max_size = 10_000
     rtol, atol = TOLERANCE["float32"]
     n_keys = 16

@@ -304,8 +304,10 @@ class FFTMask(Technique):
         "quick": (57_600, 921_600),  # 180x320, 720x1280
         # 90x160, 180x320, 360x640, 720x1280, 1080x1920, 1440x2560
         "full": (14_400, 57_600, 230_400, 921_600, 2_073_600, 3_686_400),
+        "gpu": (57_600, 921_600, 3_686_400),  # make gpu-check: up to the largest frame, 1440x2560
     }
-    simulator_sizes = {"quick": (128, 2_048), "full": (128, 2_048, 8_192, 32_768)}  # 8x16 .. 128x256
+    simulator_sizes = {"quick": (128, 2_048), "full": (128, 2_048, 8_192, 32_768),  # 8x16 .. 128x256
+                       "gpu": (2_048,)}
     simulator_max_size = 32_768
     rtol = 0.0
     atol = 0.0  # relative to the reference's magnitude: see compare()

@@ -290,8 +290,9 @@ class Gaussian(Technique):
     sizes = {
         "quick": (10_000, 1_000_000),
         "full": (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 30_000_000),
+        "gpu": (10_000, 1_000_000, 30_000_000),  # make gpu-check
     }
-    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000)}
+    simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000), "gpu": (1_000,)}
     simulator_max_size = 100_000
     rtol, atol = TOLERANCE["float64"]  # the float64 figures; compare() picks by dtype
     variants = {"numpy": (ARTICLE, TUNED), "cpu": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED)}
