@@ -237,12 +237,16 @@ def code_paths(name: str) -> list[Kernel]:
 
 
 def own_paths() -> list[Kernel]:
-    """numbabench's own kernels (the spin kernel that keeps a stream busy for event timing)."""
+    """numbabench's own kernels: the spin kernel that keeps a stream busy for event timing, and the
+    GPU L2 peak's read kernel."""
     from numba.core import types
 
+    from .peaks import gpu_l2_kernel
     from .timing import spin_kernel
 
-    return [Kernel("spin", spin_kernel(), ((types.int64,),))]
+    arr = types.Array(types.float32, 1, "C")
+    return [Kernel("spin", spin_kernel(), ((types.int64,),)),
+            Kernel("gpu_l2_kernel", gpu_l2_kernel, ((arr, types.int64, arr),))]
 
 
 def check(names=None, ccs=DEFAULT_CCS) -> list[PTXResult]:
