@@ -19,7 +19,7 @@ import numpy as np
 from numba import cuda, prange
 from numba.core import types
 
-from ..devices import launch_config
+from ..devices import launch_config, sm_sized_config
 from ..registry import ARTICLE, TUNED, Kernel, Technique, register
 
 
@@ -90,6 +90,18 @@ def _run_cuda(a):
     return a["out"]
 
 
+def _run_cuda_tuned(a):
+    # The same kernel, launched as exactly one wave of resident blocks (SMs x blocks per SM): each
+    # thread walks its share of the array, and no block is scheduled only to find nothing to do.
+    blocks, threads = sm_sized_config(a["x"].shape[0])
+    _cuda_clamp()[blocks, threads](a["x"], a["xmin"], a["xmax"], a["out"])
+    return a["out"]
+
+
+#: GPU variants beside the article's launch (cudasim runs the same code, functional only)
+GPU_VARIANTS = {"cuda": (ARTICLE, TUNED), "cudasim": (ARTICLE, TUNED)}
+
+
 def _run_cupy(a):
     import cupy
 
@@ -114,7 +126,7 @@ class Clamp(Technique):
     simulator_sizes = {"quick": (1_000,), "full": (1_000, 10_000, 100_000), "gpu": (1_000,)}
     simulator_max_size = 100_000
     # numpy's np.clip(out=) and the cpu loop (LLVM vectorizes it) are already the tuned forms
-    variants = {"parallel": (ARTICLE, TUNED)}
+    variants = {"parallel": (ARTICLE, TUNED), **GPU_VARIANTS}
     # workqueue: both prange loops held up best under it at 1e6 (docs/threading.md); one environment
     # for every host pair keeps them in one worker, timed interleaved.
     variant_env = {("numpy", ARTICLE): WORKQUEUE, ("cpu", ARTICLE): WORKQUEUE,
@@ -149,6 +161,8 @@ class Clamp(Technique):
         return np.clip(inputs["x"], inputs["xmin"], inputs["xmax"])
 
     def implementation(self, target, variant=ARTICLE):
+        if variant == TUNED and target in GPU_VARIANTS:
+            return _run_cuda_tuned
         if variant == TUNED:
             return {"parallel": lambda a: clamp_blocks_prange(a["x"], a["xmin"], a["xmax"], a["out"])}[target]
         return {

@@ -6,8 +6,10 @@ Pipeline on every target: ``spec = fft2(frame)``; ``spec[i, j] *= mask[i, j]`` (
 Targets: ``numpy`` (``scipy.fft`` and ``spec *= mask``), ``cpu`` / ``parallel`` (``scipy.fft`` with
 1 / all Numba threads, ``mask_loop`` / ``mask_prange``), ``cuda`` (cuFFT through CuPy, the kernel on
 CuPy's memory and stream: needs CuPy), ``cudasim`` (the kernel in the simulator, host FFT in place),
-``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart. On ``cuda`` the variant ``fused``
-runs the mask inside cuFFT, as a store epilog nvmath-python compiles from Python (fftmask_fused.py).
+``cupy``. Extra rows time ``fft``, ``mask`` and ``ifft`` apart. GPU variants: ``article`` runs the
+article's ``cuda.grid(2)`` kernel (``apply_mask_article``, bounds-checked), ``tuned`` the coalesced
+``apply_mask``; on ``cuda``, ``fused`` runs the mask inside cuFFT, as a store epilog nvmath-python
+compiles from Python (fftmask_fused.py).
 
 Roofline: ``5 N log2 N`` flops per transform, two of them, plus 2 per pixel for the mask; bytes: each
 step reads and writes the frame once plus one mask read (a lower bound). Details, the findings behind
@@ -135,6 +137,41 @@ def launch_mask(frame, mask, stream=0):
     return frame
 
 
+def apply_mask_article(frame, mask):
+    """The article's kernel: ``i, j = cuda.grid(2)``, one thread per pixel, x (the fastest-varying
+    thread index) walking rows, so a warp's 32 threads touch addresses a whole row apart.
+
+    The article leaves out the bounds check (its launch tiles its frame exactly); it is added here,
+    as any frame size needs it. Variant ``article`` of target cuda; ``apply_mask`` is ``tuned``.
+    """
+    i, j = cuda.grid(2)
+    if i < frame.shape[0] and j < frame.shape[1]:
+        frame[i, j] *= mask[i, j]
+
+
+@lru_cache(maxsize=None)
+def cuda_apply_mask_article():
+    return cuda.jit(apply_mask_article)
+
+
+#: the article's launch: 16x16 threads, enough blocks to give every pixel its own thread
+ARTICLE_THREADS = (16, 16)
+
+
+def launch_mask_article(frame, mask, stream=0):
+    """Launch ``apply_mask_article`` over ``frame`` (in place): blocks tile rows (x) and columns (y)."""
+    rows, cols = frame.shape
+    tx, ty = ARTICLE_THREADS
+    blocks = (max(1, math.ceil(rows / tx)), max(1, math.ceil(cols / ty)))
+    cuda_apply_mask_article()[blocks, ARTICLE_THREADS, stream](frame, mask)
+    return frame
+
+
+#: variant -> how its mask step is launched (in place on the same memory); the fused variant's own
+#: mask runs inside cuFFT, so its separate mask row times the coalesced kernel
+MASK_LAUNCH = {ARTICLE: launch_mask_article, TUNED: launch_mask, "fused": launch_mask}
+
+
 # -- cudasim: the host FFT writes into the simulator's device memory ----------------------------
 
 
@@ -157,11 +194,18 @@ def sim_ifft_inplace(out_dev) -> None:
     buf[...] = ifft2(buf, overwrite=True)
 
 
-def _run_sim(a):
-    sim_fft_into(a["frame"], a["out"])
-    launch_mask(a["out"], a["mask"])  # device arrays: the simulator copies nothing
-    sim_ifft_inplace(a["out"])
-    return a["out"]
+def _sim_pipeline(launch):
+    def run(a):
+        sim_fft_into(a["frame"], a["out"])
+        launch(a["out"], a["mask"])  # device arrays: the simulator copies nothing
+        sim_ifft_inplace(a["out"])
+        return a["out"]
+
+    return run
+
+
+_run_sim = _sim_pipeline(launch_mask_article)
+_run_sim_tuned = _sim_pipeline(launch_mask)
 
 
 # -- cuda: cuFFT through CuPy, apply_mask on the same memory, one stream ------------------------
@@ -187,23 +231,31 @@ def _cupy_fft():
     return cfft
 
 
-def cuda_mask_step(spec, mask_nb):
-    """``apply_mask`` on a CuPy array, zero copy, queued on CuPy's current stream.
+def cuda_mask_step(spec, mask_nb, launch=launch_mask_article):
+    """The mask kernel (``launch``: the article's by default) on a CuPy array, zero copy, queued on
+    CuPy's current stream.
 
     ``sync=False``: Numba does not wait for CuPy's stream when it wraps ``spec`` — the kernel goes
     onto that very stream, behind the FFT that produced ``spec``, so the order is already right.
     """
     cupy = _cupy()
     stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)
-    launch_mask(cuda.as_cuda_array(spec, sync=False), mask_nb, stream)
+    launch(cuda.as_cuda_array(spec, sync=False), mask_nb, stream)
     return spec
 
 
-def _run_cuda(a):
-    cfft = _cupy_fft()
-    spec = cfft.fft2(a["frame"])  # cuFFT; a new device array from CuPy's memory pool
-    cuda_mask_step(spec, a["mask_nb"])  # Numba kernel, in place on the same memory
-    return cfft.ifft2(spec, overwrite_x=True)  # cuFFT again, in place
+def _cuda_pipeline(launch):
+    def run(a):
+        cfft = _cupy_fft()
+        spec = cfft.fft2(a["frame"])  # cuFFT; a new device array from CuPy's memory pool
+        cuda_mask_step(spec, a["mask_nb"], launch)  # Numba kernel, in place on the same memory
+        return cfft.ifft2(spec, overwrite_x=True)  # cuFFT again, in place
+
+    return run
+
+
+_run_cuda = _cuda_pipeline(launch_mask_article)
+_run_cuda_tuned = _cuda_pipeline(launch_mask)
 
 
 def _run_cupy(a):
@@ -294,7 +346,8 @@ class FFTMask(Technique):
     targets = ("numpy", "cpu", "parallel", "cuda", "cudasim", "cupy")
     needs = {"cuda": "cupy"}  # its cuda variant runs cuFFT through CuPy
     #: ``fused``: the mask as a cuFFT store callback compiled by nvmath-python (fftmask_fused.py)
-    variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED), "cuda": (ARTICLE, "fused")}
+    variants = {"numpy": (ARTICLE, TUNED), "parallel": (ARTICLE, TUNED), "cuda": (ARTICLE, TUNED, "fused"),
+                "cudasim": (ARTICLE, TUNED)}
     # OpenMP with passive waiting: spinning OpenMP threads fight scipy.fft's workers for the cores
     # (docs/threading.md). One environment for every host pair keeps them in one worker, interleaved.
     variant_env = {("numpy", ARTICLE): OMP_PASSIVE, ("numpy", TUNED): OMP_PASSIVE, ("cpu", ARTICLE): OMP_PASSIVE,
@@ -368,6 +421,11 @@ class FFTMask(Technique):
         return bool(err <= ATOL_REL * float(np.abs(w).max())), err
 
     def implementation(self, target, variant=ARTICLE):
+        if variant == TUNED and target in ("cuda", "cudasim"):
+            if target == "cuda":
+                require_in_process(target)
+                _cupy()
+            return {"cuda": _run_cuda_tuned, "cudasim": _run_sim_tuned}[target]
         if variant == TUNED:
             return {"numpy": _run_numpy_tuned, "parallel": _run_parallel_tuned}[target]
         if target == "cuda":
@@ -438,14 +496,14 @@ class FFTMask(Technique):
             spec = memory(target).empty(f.shape, np.complex64)
             sim_fft_into(f, spec)
             fft_fn = lambda: sim_fft_into(f, args["out"])
-            mask_fn = lambda: launch_mask(spec, m)
+            mask_fn = lambda: MASK_LAUNCH[variant](spec, m)
             ifft_fn = lambda: ifft2(sim_buffer(spec))
         elif target in ("cuda", "cupy"):
             cfft = _cupy_fft()
             spec = cfft.fft2(f)
             fft_fn, ifft_fn = (lambda: cfft.fft2(f)), (lambda: cfft.ifft2(spec))
             if target == "cuda":
-                mask_fn = lambda: cuda_mask_step(spec, args["mask_nb"])
+                mask_fn = lambda: cuda_mask_step(spec, args["mask_nb"], MASK_LAUNCH[variant])
             else:
                 cupy = _cupy()
                 mask_fn = lambda: cupy.multiply(spec, m, out=spec)
@@ -477,6 +535,11 @@ class FFTMask(Technique):
     def kernels(self):
         sig = (types.Array(types.complex64, 2, "C"), types.Array(types.float32, 2, "C"))
         return [Kernel("apply_mask", apply_mask, (sig,))]
+
+    def ptx_paths(self):
+        """The article variant's kernel (``kernels()`` lists the tuned one, ``apply_mask``)."""
+        sig = (types.Array(types.complex64, 2, "C"), types.Array(types.float32, 2, "C"))
+        return [Kernel("apply_mask_article", apply_mask_article, (sig,))]
 
 
 def fft_flops(size: int) -> int:
