@@ -65,11 +65,11 @@ class Step:
 
 #: the steps, in order; ``needs_gpu`` steps are skipped with the probe's reason where there is none
 STEPS = (
-    Step("prerequisites", 20, False, "import every package the steps use; name what is missing"),
-    Step("doctor", 40, False, "numbabench doctor: machine, numba.cuda's implementation, GPU, targets"),
-    Step("tests", 120, False, "pytest -m gpu over the files with GPU-marked tests (skips say why)"),
-    Step("sweep", 200, True, "numbabench run --sizes gpu on every available target"),
-    Step("report", 60, False, "numbabench report of the sweep's results (one self-contained page)"),
+    Step("prerequisites", 15, False, "import every package the steps use; name what is missing"),
+    Step("doctor", 35, False, "numbabench doctor: machine, numba.cuda's implementation, GPU, targets"),
+    Step("tests", 150, False, "pytest -m gpu over the files with GPU-marked tests (skips say why)"),
+    Step("sweep", 190, True, "numbabench run --sizes gpu on every available target"),
+    Step("report", 50, False, "numbabench report of the sweep's results (one self-contained page)"),
     Step("sanitizer", 40, True, "compute-sanitizer --tool memcheck on lesson 5's out-of-bounds kernel"),
 )
 #: SIGINT this long before a step's timeout (the sweep writes its results on Ctrl-C), then kill
@@ -196,7 +196,7 @@ class Check:
         files = gpu_test_files()
         if not files:
             return Outcome(step.name, "failed", why="no test file holds a GPU-marked test")
-        cmd = [self.python, "-m", "pytest", "-m", "gpu", "-ra", "-p", "no:cacheprovider", "-q",
+        cmd = [self.python, "-m", "pytest", "-m", "gpu", "-ra", "-p", "no:cacheprovider", "-q", "--durations=8",
                *[str(f.relative_to(ROOT)) for f in files]]
         rc, late = run_logged(cmd, log, step.timeout_s)
         self.tests_rc = 124 if late else rc
