@@ -104,3 +104,14 @@ def test_gpu_tuned_variants_equal_the_reference_and_launch_one_wave():
         for variant in ("article", "tuned"):
             got = t.run("cuda", inp, variant)
             assert t.compare(got, t.reference(t.check_inputs(inp)))[0], (name, variant)
+
+
+def test_fftmask_extra_rows_time_each_gpu_variants_mask_kernel():
+    rows = in_simulator("""
+        import json, numbabench
+        F = numbabench.get_technique("fftmask")
+        rows = F.extra_rows("cudasim", F.make_inputs(128), {"min_time": 0.0, "repeat": 2,
+                                                            "variants": ("article", "tuned")})
+        print(json.dumps([[r["phase"], r.get("variant"), r["median_s"] > 0] for r in rows]))
+    """)
+    assert rows == [[phase, v, True] for v in ("article", "tuned") for phase in ("fft", "mask", "ifft")]
