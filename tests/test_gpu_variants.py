@@ -1,6 +1,5 @@
 """GPU tuned variants beside the article's way (clamp, gaussian, fftmask; launch has its own tests):
 the simulator proves both equal the reference, the PTX layer compiles both (test_ptx)."""
-import numpy as np
 import pytest
 
 import numbabench
@@ -73,18 +72,11 @@ def test_sm_sized_config_is_tiny_under_the_simulator():
     assert got == [[4, 32], [4, 32]]
 
 
-def _no_gpu():
-    from numba import cuda
-
-    return None if cuda.is_available() else "needs a CUDA GPU and driver (none here); cudasim runs the same code"
-
-
 @pytest.mark.gpu
 def test_gpu_tuned_variants_equal_the_reference_and_launch_one_wave():
-    reason = _no_gpu()
-    if reason:
-        pytest.skip(reason)
     from numba import cuda
+
+    from helpers import gpu_probe
 
     from numbabench.devices import sm_sized_config
 
@@ -94,11 +86,8 @@ def test_gpu_tuned_variants_equal_the_reference_and_launch_one_wave():
     assert sm_sized_config(100) == (1, 256)
     for name in GPU_TUNED:
         t = numbabench.get_technique(name)
-        if name == "fftmask":
-            import importlib.util
-
-            if importlib.util.find_spec("cupy") is None:
-                continue
+        if name == "fftmask" and not gpu_probe().cupy:
+            continue  # its cuda variants run cuFFT through CuPy (the cupy-marked tests cover that)
         size = 921_600 if name == "fftmask" else 3_000_017
         inp = t.make_inputs(size, seed=3)
         for variant in ("article", "tuned"):

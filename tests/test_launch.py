@@ -45,25 +45,10 @@ def test_cupy_twins_take_the_same_arguments():
         assert (f"a0[0] = {k}.0f" in src) == (k > 0)
 
 
-def _gpu_reason(need_cupy=False):
-    from numba import cuda
-
-    if not cuda.is_available():
-        return "needs a CUDA GPU and driver (none here); target cudasim runs the same kernels"
-    if need_cupy:
-        import importlib.util
-
-        if importlib.util.find_spec("cupy") is None:
-            return "needs CuPy (pip install 'numbabench[gpu]')"
-    return None
-
-
 @pytest.mark.gpu
-@pytest.mark.parametrize("target, variant", [("cuda", "article"), ("cuda", "tuned"), ("cupy", "article")])
+@pytest.mark.parametrize("target, variant", [("cuda", "article"), ("cuda", "tuned"),
+                                             pytest.param("cupy", "article", marks=pytest.mark.gpu("cupy"))])
 def test_gpu_launches_per_call_cost_at_least_pipelined(target, variant):
-    reason = _gpu_reason(target == "cupy")
-    if reason:
-        pytest.skip(reason)
     from numbabench import timing
     from numbabench.devices import memory
 
