@@ -9,7 +9,8 @@ next step runs. Everything it writes goes into one folder (``--out``, at most ``
     gpucheck.json the same, for a program
     doctor.txt    ``numbabench doctor``
     tests.txt     ``pytest -m gpu`` over the test files that hold GPU-marked tests
-    sweep.txt     ``numbabench run --sizes gpu`` (its log); results.json (its results file)
+    sweep.txt     ``numbabench run --sizes gpu`` (its log); results.json (its results file, with
+                  the PTX layer's registers and spills under ``ptx``)
     report.html   ``numbabench report`` of results.json (self-contained: plots embedded)
     sanitizer.txt ``compute-sanitizer --tool memcheck`` on lesson 5's planted out-of-bounds kernel
 
@@ -67,9 +68,10 @@ class Step:
 STEPS = (
     Step("prerequisites", 15, False, "import every package the steps use; name what is missing"),
     Step("doctor", 35, False, "numbabench doctor: machine, numba.cuda's implementation, GPU, targets"),
-    Step("tests", 150, False, "pytest -m gpu over the files with GPU-marked tests (skips say why)"),
-    Step("sweep", 190, True, "numbabench run --sizes gpu on every available target"),
-    Step("report", 50, False, "numbabench report of the sweep's results (one self-contained page)"),
+    Step("tests", 140, False, "pytest -m gpu over the files with GPU-marked tests (skips say why)"),
+    Step("sweep", 180, True, "numbabench run --sizes gpu on every available target"),
+    Step("ptx", 30, False, "the PTX and link layer's registers and spills, into results.json"),
+    Step("report", 40, False, "numbabench report of the sweep's results (one self-contained page)"),
     Step("sanitizer", 40, True, "compute-sanitizer --tool memcheck on lesson 5's out-of-bounds kernel"),
 )
 #: SIGINT this long before a step's timeout (the sweep writes its results on Ctrl-C), then kill
@@ -217,6 +219,24 @@ class Check:
             o.why = "some cells failed or were wrong: the report flags them"
         o.files = [results.name] if results.exists() else []
         return o
+
+    def step_ptx(self, step):
+        """``ptx.ptx_summary()`` added to results.json as ``ptx``, for the report's environment card."""
+        results = self.out / "results.json"
+        if not results.exists():
+            return Outcome(step.name, "skipped", why="no results.json to add it to (the test suite checks "
+                           "the PTX layer everywhere)")
+        from . import ptx
+        from .results import write_atomic
+
+        summary = ptx.ptx_summary(timeout=step.timeout_s)
+        doc = json.loads(results.read_text())
+        doc["ptx"] = summary
+        write_atomic(results, doc)
+        if summary.get("error"):
+            return Outcome(step.name, "failed", why=str(summary["error"]))
+        why = f"{summary.get('checked', 0)} kernels linked, {len(summary.get('failures') or [])} failed"
+        return Outcome(step.name, "ok" if summary.get("ok") else "failed", why=why)
 
     def step_report(self, step):
         results = self.out / "results.json"

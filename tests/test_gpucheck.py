@@ -12,7 +12,7 @@ from numbabench import gpucheck
 
 def test_steps_are_declared_and_fit_eight_minutes():
     names = [s.name for s in gpucheck.STEPS]
-    assert names == ["prerequisites", "doctor", "tests", "sweep", "report", "sanitizer"]
+    assert names == ["prerequisites", "doctor", "tests", "sweep", "ptx", "report", "sanitizer"]
     assert sum(s.timeout_s for s in gpucheck.STEPS) <= gpucheck.BUDGET_S == 8 * 60
     assert all(s.timeout_s > gpucheck.GRACE_S for s in gpucheck.STEPS)
     assert len(gpucheck.FILES) <= gpucheck.MAX_FILES == 8
@@ -93,7 +93,8 @@ def test_make_gpu_check_completes_here_and_says_why_it_skipped(check_run):
     if not cuda.is_available():
         for name in ("sweep", "sanitizer"):
             assert steps[name]["status"] == "skipped" and steps[name]["why"].startswith("no GPU: "), steps[name]
-        assert steps["report"]["status"] == "skipped" and "results.json" in steps["report"]["why"]
+        for name in ("ptx", "report"):
+            assert steps[name]["status"] == "skipped" and "results.json" in steps[name]["why"], steps[name]
         assert doc["tests_rc"] == 0  # GPU tests skip here, with their reasons in tests.txt
         assert "SKIPPED" in (out / "tests.txt").read_text()
 
@@ -110,3 +111,30 @@ def test_every_technique_has_a_gpu_sweep_that_reaches_the_largest_sizes():
     assert max(fm.sizes_for("cuda", "gpu")) == max(fm.sizes["full"])  # the largest frame
     sim = numbabench.get_technique("clamp")
     assert max(sim.sizes_for("cudasim", "gpu")) <= sim.simulator_max_size
+
+
+def test_ptx_step_puts_registers_and_spills_into_the_results_for_the_report(tmp_path, monkeypatch):
+    import shutil
+
+    from numbabench import ptx
+
+    real = ptx.ptx_summary
+    monkeypatch.setattr(ptx, "ptx_summary", lambda timeout: real(["launch"], timeout=300))
+    out = tmp_path / "gc"
+    out.mkdir()
+    sweep = tmp_path / "sweep.json"
+    p = subprocess.run([sys.executable, "-m", "numbabench", "run", "--techniques", "clamp", "--targets", "numpy",
+                        "--sizes", "1000", "--min-time", "0.01", "--no-peak", "--out", str(sweep)],
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    shutil.copyfile(sweep, out / "results.json")
+    o = gpucheck.Check(out).step_ptx(gpucheck.Step("ptx", 300, False, ""))
+    assert o.status == "ok" and o.why == "8 kernels linked, 0 failed", o
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["ptx"]["ok"] and {k["kernel"] for k in doc["ptx"]["kernels"]} == {
+        "empty_kernel", "kernel_1", "kernel_4", "kernel_8"}
+    page = tmp_path / "report"
+    p = subprocess.run([sys.executable, "-m", "numbabench", "report", str(out / "results.json"), "--out", str(page)],
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "launch.kernel_8" in (page / "index.html").read_text()  # the environment card shows it
