@@ -82,8 +82,9 @@ def test_explicit_size_too_big_for_simulator_is_skipped_with_reason(tmp_path):
     p = cli("run", "--techniques", "clamp", "--targets", "numpy,cudasim", "--sizes", "10000000",
             "--min-time", "0.01", "--no-peak", "--out", out)
     assert p.returncode == 0, p.stderr
-    (sim,) = [r for r in json.loads(out.read_text())["rows"] if r["target"] == "cudasim"]
-    assert sim["status"] == "skipped" and "too large for the simulator" in sim["error"]
+    sims = [r for r in json.loads(out.read_text())["rows"] if r["target"] == "cudasim"]
+    assert {r["variant"] for r in sims} == {"article", "tuned"}  # clamp's two GPU variants, both skipped
+    assert all(r["status"] == "skipped" and "too large for the simulator" in r["error"] for r in sims)
 
 
 def test_list_and_doctor():
@@ -107,7 +108,7 @@ def test_gpu_sweep_has_every_phase_and_a_gpu_peak(tmp_path):
     assert {r["phase"] for r in gpu} == {"compile", "compute", "latency", "h2d", "d2h", "end_to_end"}
     assert all(r["status"] == "ok" for r in gpu)
     assert doc["peaks"]["gpu_gbps"] > 0 and doc["machine"]["gpu"]
-    (c,) = [r for r in gpu if r["phase"] == "compute"]
+    (c,) = [r for r in gpu if r["phase"] == "compute" and r["variant"] == "article"]
     assert c["roofline_fraction"] > 0 and c["speedup_vs_numpy"] > 0
 
 
@@ -116,7 +117,8 @@ def test_a_variant_that_needs_a_missing_target_is_skipped_with_reason(tmp_path):
 
     avail = {"cupy": (False, "CuPy is not installed")}
     p = plan(Options(techniques=["fftmask"], sizes=[1000]), ["numpy", "cuda"], avail)
-    (row,) = p.skipped
-    assert row["target"] == "cuda" and row["status"] == "skipped"
-    assert "needs target 'cupy'" in row["error"] and "CuPy is not installed" in row["error"]
+    assert {row["variant"] for row in p.skipped} == {"article", "tuned"}  # both GPU variants need CuPy
+    for row in p.skipped:
+        assert row["target"] == "cuda" and row["status"] == "skipped"
+        assert "needs target 'cupy'" in row["error"] and "CuPy is not installed" in row["error"]
     assert [(c.technique, c.pairs) for c in p.cells["host"]] == [("fftmask", [("numpy", "article")])]

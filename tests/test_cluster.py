@@ -26,8 +26,9 @@ def test_local_cluster_of_two_runs_cpu_and_cudasim_and_tags_rows(tmp_path):
     for r in rows:
         assert r["status"] == "ok" and r["correct"]
         assert r["host"] and r["worker"] and r["worker_address"].startswith("tcp://127.0.0.1")
-    (sim,) = [r for r in rows if r["target"] == "cudasim"]
-    assert sim["worker"].startswith("sim-")  # routed to the only worker that offers it
+    sims = [r for r in rows if r["target"] == "cudasim"]
+    assert {r["variant"] for r in sims} == {"article", "tuned"}  # clamp's two GPU variants
+    assert all(r["worker"].startswith("sim-") for r in sims)  # routed to the only worker that offers it
     (cpu,) = [r for r in rows if r["target"] == "cpu"]
     assert cpu["speedup_vs_numpy"] > 0 and cpu["roofline_fraction"] > 0  # per-host peak and baseline
     assert doc["peaks"]["by_host"][cpu["host"]]["cpu_gbps"] > 0
