@@ -58,6 +58,8 @@ class PTXResult:
         what = f"{self.technique}.{self.kernel}({self.signature}) for {self.arch}"
         if not self.ok:
             return f"{what}: FAILS: {self.error}"
+        if self.registers is None:  # compiled, not linked here (an LTO-IR callback, say)
+            return f"{what}: ok"
         return f"{what}: ok, {self.registers} registers, {self.spill_bytes} bytes spilled"
 
     def to_dict(self) -> dict:
