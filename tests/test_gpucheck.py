@@ -104,6 +104,8 @@ def test_every_technique_has_a_gpu_sweep_that_reaches_the_largest_sizes():
 
     for name in numbabench.techniques():
         t = numbabench.get_technique(name)
+        if not type(t).__module__.startswith("numbabench.article."):
+            continue  # a test's planted technique (the runner falls back to quick for those)
         for target in t.targets:
             assert t.sizes_for(target, "gpu"), (name, target)  # `numbabench run --sizes gpu` works
     assert max(numbabench.get_technique("clamp").sizes_for("cuda", "gpu")) >= 100_000_000
