@@ -242,20 +242,27 @@ def _round_ratios(ready: list[_Prepared], timings: dict) -> dict:
     return out
 
 
-def _latency(fn, sync, t_opts) -> timing.Timing:
-    """Per-call time (synchronized after every call): ``timing.latency`` where it exists."""
-    lat = getattr(timing, "latency", None)
-    if lat is not None:
-        return lat(fn, sync, **t_opts)
-    return timing.steady(lambda: (fn(), sync()), sync, **t_opts)
-
-
 def _device_rows(tech, p: _Prepared, inputs, want, nbytes, nflops, t_opts) -> list[Row]:
+    from .errors import TargetUnavailable
+    from .targets import get_target
+
     name, target, fn, args, sync = tech.name, p.target, p.fn, p.args, p.sync
     rows = []
     with phase_range(name, target, "latency", p.variant):
-        rows.append(Row.timed("latency", _latency(lambda: fn(args), sync, t_opts), bytes=nbytes,
+        rows.append(Row.timed("latency", timing.latency(lambda: fn(args), sync, **t_opts), bytes=nbytes,
                               flops=nflops, **p.base))
+    if get_target(target).uses_gpu:  # the kernel's own time, by CUDA events on a busy stream
+        try:
+            with phase_range(name, target, "kernel", p.variant):
+                kt = timing.kernel_time(lambda: fn(args), sync, **t_opts)
+            rows.append(Row.timed("kernel", kt, bytes=nbytes, flops=nflops, **p.base))
+        except TargetUnavailable:
+            pass
+        except Exception as exc:  # a variant that cannot be timed by events keeps its other rows
+            from .fmt import first_line
+
+            rows.append(Row(phase="kernel", **dict(p.base, status="failed",
+                                                   error=f"kernel time by CUDA events: {first_line(exc)}")))
     in_bytes, out_bytes = _nbytes(inputs), _nbytes(want)
     with phase_range(name, target, "h2d", p.variant):
         h2d = timing.steady(lambda: tech.prepare(target, inputs), sync, **t_opts)

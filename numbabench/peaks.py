@@ -20,7 +20,6 @@ L2 from its attributes), ``level_for(nbytes, peaks, device)`` says which level a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numba
@@ -28,6 +27,7 @@ import numpy as np
 from numba import cuda, prange
 
 from . import timing
+from .results import Level, level_for, levels  # noqa: F401  (the levels a peak belongs to)
 
 
 @numba.njit(parallel=True)
@@ -69,13 +69,6 @@ def gpu_copy_gbps(nbytes: int = 1 << 28, min_time: float = 0.5) -> float:
 
 
 # -- cache levels -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Level:
-    name: str  # "L2", "L3", "DRAM"
-    bytes: int | None  # what fits at this level for the threads used (None: unbounded, DRAM)
-    peak_key: str  # the key of its peak in a results document's ``peaks``
-
 
 def _size(text: str) -> int:
     text = text.strip().upper()
@@ -185,18 +178,3 @@ def gpu_l2_kernel(x, reps, out):
     out[start] = acc
 
 
-def levels(peaks: dict, device: str) -> list[Level]:
-    """The memory levels of ``device`` ("cpu" or "gpu") that ``peaks`` has a peak for, inner first."""
-    names = ("l2", "l3") if device == "cpu" else ("l2",)
-    out = [Level(n.upper(), int(peaks[f"{device}_{n}_bytes"]), f"{device}_{n}_gbps")
-           for n in names if peaks.get(f"{device}_{n}_gbps") and peaks.get(f"{device}_{n}_bytes")]
-    return out + [Level("DRAM", None, f"{device}_gbps")]
-
-
-def level_for(nbytes: int | None, peaks: dict, device: str) -> Level:
-    """The level a working set of ``nbytes`` lives in: the innermost one it fits in (DRAM otherwise
-    or when ``nbytes`` is unknown). Its ``peak_key`` names the peak to hold the row against."""
-    for level in levels(peaks, device):
-        if level.bytes is None or (nbytes is not None and nbytes <= level.bytes):
-            return level
-    return levels(peaks, device)[-1]

@@ -24,9 +24,9 @@ VERSION = 1
 #: the phases of a cell. ``compute`` is pipelined throughput (many calls, one synchronize per
 #: sample); ``latency`` is per call (synchronize after every call): on a GPU they differ by the
 #: launch and sync cost, on a CPU they agree, so host targets record ``compute`` only.
-PHASES = ("compile", "compute", "latency", "h2d", "d2h", "end_to_end")
+PHASES = ("compile", "compute", "latency", "kernel", "h2d", "d2h", "end_to_end")
 #: phases that are costs of getting somewhere, not answers: no speedup against NumPy
-NO_SPEEDUP = ("compile", "h2d", "d2h")
+NO_SPEEDUP = ("compile", "h2d", "d2h", "kernel")
 #: the variant of a row written before variants existed
 DEFAULT_VARIANT = "article"
 #: technique names that were renamed: old results files still load under the new name
@@ -134,6 +134,32 @@ def upgrade_row(r: dict) -> dict:
     return r
 
 
+# -- memory levels: which measured peak a working set is held against --------------------------
+
+@dataclass(frozen=True)
+class Level:
+    name: str  # "L2", "L3", "DRAM"
+    bytes: int | None  # what fits at this level for the threads used (None: unbounded, DRAM)
+    peak_key: str  # the key of its peak in a results document's ``peaks``
+
+
+def levels(peaks: dict, device: str) -> list[Level]:
+    """The memory levels of ``device`` ("cpu" or "gpu") that ``peaks`` has a peak for, inner first."""
+    names = ("l2", "l3") if device == "cpu" else ("l2",)
+    out = [Level(n.upper(), int(peaks[f"{device}_{n}_bytes"]), f"{device}_{n}_gbps")
+           for n in names if peaks.get(f"{device}_{n}_gbps") and peaks.get(f"{device}_{n}_bytes")]
+    return out + [Level("DRAM", None, f"{device}_gbps")]
+
+
+def level_for(nbytes: int | None, peaks: dict, device: str) -> Level:
+    """The level a working set of ``nbytes`` lives in: the innermost one it fits in (DRAM otherwise
+    or when ``nbytes`` is unknown). Its ``peak_key`` names the peak to hold the row against."""
+    for level in levels(peaks, device):
+        if level.bytes is None or (nbytes is not None and nbytes <= level.bytes):
+            return level
+    return levels(peaks, device)[-1]
+
+
 def peak_key(target: str) -> str | None:
     """Which measured peak a target's compute rows are held against (None: no meaningful peak)."""
     from .targets import TARGETS
@@ -172,13 +198,15 @@ def derive(rows: list[dict], peaks: dict) -> list[dict]:
         if r["status"] != "ok" or not r.get("median_s"):
             r["speedup_vs_numpy"] = r["speedup_spread"] = r["speedup_base"] = None
             continue
-        if r["phase"] in ("compute", "latency") and r.get("gbps"):
+        if r["phase"] in ("compute", "latency", "kernel") and r.get("gbps"):
             key = peak_key(r["target"])
             host_peaks = by_host.get(r["host"], {}) if r.get("host") else peaks
-            peak = host_peaks.get(key) if key else None
-            if peak:
-                r["roofline_fraction"] = r["gbps"] / peak
-                r["roofline_level"] = key
+            if key:  # the innermost memory level the working set fits in (DRAM when unknown)
+                level = level_for(r.get("bytes"), host_peaks, "gpu" if key == "gpu_gbps" else "cpu")
+                peak = host_peaks.get(level.peak_key) or host_peaks.get(key)
+                if peak:
+                    r["roofline_fraction"] = r["gbps"] / peak
+                    r["roofline_level"] = level.name if host_peaks.get(level.peak_key) else "dram"
         if r["phase"] in NO_SPEEDUP or r.get("simulated"):
             r["speedup_vs_numpy"] = r["speedup_spread"] = r["speedup_base"] = None
             continue

@@ -336,6 +336,9 @@ def prepare(opts: Options, probe=None) -> Prepared:
 
 
 def measure_cpu_peak(doc: dict) -> None:
-    from .peaks import cpu_stream_gbps
+    """STREAM (the DRAM peak) and the L2/L3 read peaks: a row is held against the level its
+    working set fits in."""
+    from .peaks import cpu_cache_gbps, cpu_stream_gbps
 
     doc["peaks"].update(cpu_stream_gbps())
+    doc["peaks"].update(cpu_cache_gbps())

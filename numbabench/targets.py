@@ -76,6 +76,9 @@ class Probe:
     def __getitem__(self, key):  # older callers read a probe as a dict
         return getattr(self, key)
 
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
 
 def get_target(name: str) -> Target:
     try:

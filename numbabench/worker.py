@@ -46,6 +46,12 @@ def probe() -> Probe:
             gpu["driver"] = ".".join(map(str, driver.get_version()))
         except Exception:
             pass
+        try:
+            from .devices import COMPUTE_MODES
+
+            gpu["compute_mode"] = COMPUTE_MODES.get(dev.COMPUTE_MODE, f"mode {dev.COMPUTE_MODE}")
+        except Exception:
+            pass
         try:  # what numba.cuda.runtime reports here is the NVRTC (compiler) version
             gpu["nvrtc"] = ".".join(map(str, cuda.runtime.get_version()))
         except Exception:
@@ -82,9 +88,11 @@ class Worker:
         uses_gpu = any(get_target(t).uses_gpu for c in cells for t, _ in c["pairs"])
         if uses_gpu and self.job.get("measure_gpu_peak", True):
             try:
-                from .peaks import gpu_copy_gbps
+                from .peaks import gpu_copy_gbps, gpu_l2_gbps
 
                 self.send({"event": "peak", "key": "gpu_gbps", "value": gpu_copy_gbps()})
+                for key, value in gpu_l2_gbps().items():
+                    self.send({"event": "peak", "key": key, "value": value})
             except Exception:  # no roofline for GPU rows then, but the cells still run
                 print(traceback.format_exc(), file=sys.stderr)
         for cell in cells:

@@ -216,7 +216,7 @@ def record(gpu_probe: dict, peaks: dict | None = None, context: dict | None = No
         "asv": context if context is not None else asv_context(),
         "simulator": simulator_active(),
         "sizes": (os.environ.get(SIZES_ENV) or "quick"),
-        "gpu": {k: info.get(k) for k in ("gpu", "compute_capability", "gpu_memory_gib", "driver", "cuda_runtime")},
+        "gpu": {k: info.get(k) for k in ("gpu", "compute_capability", "gpu_memory_gib", "driver", "nvrtc")},
         "gpu_probe": {k: gpu_probe.get(k) for k in ("cuda", "reason", "cupy", "cupy_reason")},
         "machine": info,
         "versions": versions(),

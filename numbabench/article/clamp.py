@@ -108,10 +108,6 @@ def _run_cupy(a):
     return cupy.clip(a["x"], a["xmin"], a["xmax"], out=a["out"])
 
 
-#: the threading settings of this technique's host workers (docs/threading.md)
-WORKQUEUE = {"NUMBA_THREADING_LAYER": "workqueue"}
-
-
 @register
 class Clamp(Technique):
     name = "clamp"
@@ -127,10 +123,9 @@ class Clamp(Technique):
     simulator_max_size = 100_000
     # numpy's np.clip(out=) and the cpu loop (LLVM vectorizes it) are already the tuned forms
     variants = {"parallel": (ARTICLE, TUNED), **GPU_VARIANTS}
-    # workqueue: both prange loops held up best under it at 1e6 (docs/threading.md); one environment
-    # for every host pair keeps them in one worker, timed interleaved.
-    variant_env = {("numpy", ARTICLE): WORKQUEUE, ("cpu", ARTICLE): WORKQUEUE,
-                   ("parallel", ARTICLE): WORKQUEUE, ("parallel", TUNED): WORKQUEUE}
+    # no environment of its own: both prange loops are fastest under OpenMP, Numba's default here,
+    # on a quiet machine (workqueue wins only when other processes share the cores; docs/threading.md)
+    variant_env: dict = {}
 
     def make_inputs(self, size, seed=0, dtype=None):
         dtype = np.dtype(dtype or self.default_dtype())

@@ -279,7 +279,7 @@ def read_results_file(path: Path, machine: str, info: dict, bench_info: dict, si
                   compute_capability=_pick(side, "compute_capability"),
                   gpu_memory_gib=_pick(side, "gpu_memory_gib"),
                   driver=_pick(side, "driver", "driver_version"),
-                  cuda_runtime=_pick(side, "cuda_runtime", "cuda_runtime_version")),
+                  nvrtc=_pick(side, "nvrtc", "cuda_runtime", "cuda_runtime_version")),
         versions={"python": _pick(side, "versions.python") or d.get("python") or params.get("python"),
                   "numba": numba, "numba-cuda": params.get("numba-cuda") or _pick(side, "numba-cuda", "numba_cuda"),
                   "numpy": _pick(side, "versions.numpy"),

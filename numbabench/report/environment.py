@@ -42,7 +42,7 @@ def run_card(coll: Collection, machine: str, runs: list[Source]) -> dict:
          if isinstance(cores, dict) else str(cores)),
         ("OS", i.get("os") or "?"),
         ("GPU", _gpu_text(i)),
-        ("driver / CUDA", f"{i.get('driver') or '-'} / {i.get('cuda_runtime') or '-'}" if i.get("gpu") else "-"),
+        ("driver / NVRTC", f"{i.get('driver') or '-'} / {i.get('nvrtc') or i.get('cuda_runtime') or '-'}" if i.get("gpu") else "-"),
     ]
     if i.get("threading_layer"):
         fields.append(("Numba threads", str(i["threading_layer"])))
@@ -138,7 +138,7 @@ def asv_card(machine: str, asvs: list[Source]) -> dict:
                  else "none" if i.get("has_note") else "not recorded (no numbabench note beside the results)")),
     ]
     if gpu:
-        fields.append(("driver / CUDA", f"{i.get('driver') or '-'} / {i.get('cuda_runtime') or '-'}"))
+        fields.append(("driver / NVRTC", f"{i.get('driver') or '-'} / {i.get('nvrtc') or i.get('cuda_runtime') or '-'}"))
     fields += [("python", next((x.versions["python"] for x in newest_first if x.versions.get("python")), "?")),
                ("numba", ", ".join(versions) or "not recorded"),
                ("environments", ", ".join(sorted({x.env for x in asvs if x.env}))),

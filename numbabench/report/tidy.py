@@ -131,7 +131,7 @@ def _cluster_sources(doc: dict, base: Source) -> dict[str, Source]:
         if isinstance(gpu, dict) and gpu.get("name") and not s.info.get("gpu"):
             s.info.update(gpu=gpu["name"], compute_capability=gpu.get("compute_capability"),
                           gpu_memory_gib=gpu.get("memory_gib"), driver=gpu.get("driver"),
-                          cuda_runtime=gpu.get("runtime"))
+                          nvrtc=gpu.get("nvrtc") or gpu.get("runtime"))
     return out
 
 
