@@ -14,6 +14,10 @@ compiles from Python (fftmask_fused.py).
 Roofline: ``5 N log2 N`` flops per transform, two of them, plus 2 per pixel for the mask; bytes: each
 step reads and writes the frame once plus one mask read (a lower bound). Details, the findings behind
 the choices (why SciPy's FFT, streams, the tolerance): docs/techniques/fftmask.md.
+
+This module is longer than most (about 550 lines): the article's pipeline and its tuned and GPU
+forms (three mask kernels, scipy/CuPy FFTs, the fused call) are kept side by side so they can be
+read against each other.
 """
 from __future__ import annotations
 
