@@ -45,11 +45,25 @@ def test_derive_keeps_interleaved_speedups_and_uses_the_fastest_numpy_otherwise(
     assert rows[0]["speedup_vs_numpy"] == 0.5
 
 
-def test_plan_groups_pairs_by_process_and_environment():
+@pytest.fixture
+def planted_registered(monkeypatch):
+    """The planted techniques in this process's registry, for one test only."""
+    import importlib
+    import sys
+
+    from numbabench import registry
+
+    registry.techniques()  # the built-ins first
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    sys.modules.pop("planted", None)
+    importlib.import_module("planted")
+    yield
+    sys.modules.pop("planted", None)
+
+
+def test_plan_groups_pairs_by_process_and_environment(planted_registered):
     from numbabench.registry import get_technique
     from numbabench.runner import Options, group_env, plan
-
-    import planted  # noqa: F401  (registers the planted techniques in this process)
 
     p = plan(Options(techniques=["planted_env", "clamp"], sizes=[100]), ["numpy", "cpu", "cudasim"])
     groups = {g: [(c.technique, c.pairs) for c in cells] for g, cells in p.cells.items()}
