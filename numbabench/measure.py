@@ -176,7 +176,7 @@ def interleaved(entries, *, min_time: float = 0.2, repeat: int | None = None, mi
     """
     numbers = {}
     for fn, args, sync, key in entries:
-        numbers[id(key)] = _calibrate(lambda fn=fn, args=args: fn(args), sync, resolution)
+        numbers[id(key)], _ = timing.calibrate(_sampler(fn, args, sync), resolution)
     samples: dict[int, list[float]] = {id(k): [] for *_, k in entries}
     start = timing.clock()
     budget = min_time * len(entries)
@@ -197,29 +197,18 @@ def interleaved(entries, *, min_time: float = 0.2, repeat: int | None = None, mi
                     fn(args)
                 sync()
                 samples[id(key)].append((timing.clock() - t0) / number)
-    return {k: _summary(v, numbers[k]) for k, v in samples.items()}
+    return {k: timing.summarize(v, numbers[k], "throughput") for k, v in samples.items()}
 
 
-def _calibrate(call, sync, resolution: float) -> int:
-    number = 1
-    while True:
+def _sampler(fn, args, sync):
+    def sample(number):
         sync()
         t0 = timing.clock()
         for _ in range(number):
-            call()
+            fn(args)
         sync()
-        dt = timing.clock() - t0
-        if dt >= resolution or number >= 1 << 20:
-            return number
-        number *= 10 if dt < resolution / 10 else 2
-
-
-def _summary(samples: list[float], number: int) -> timing.Timing:
-    a = np.asarray(samples)
-    q25, q50, q75 = np.percentile(a, [25, 50, 75])
-    tm = timing.Timing(float(q50), float(q75 - q25), float(a.min()), len(samples), number)
-    tm.samples = list(samples)
-    return tm
+        return timing.clock() - t0
+    return sample
 
 
 def _round_ratios(ready: list[_Prepared], timings: dict) -> dict:

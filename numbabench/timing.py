@@ -68,6 +68,17 @@ def _enough(n: int, start: float, repeat, min_time, min_samples, max_samples) ->
     return n >= max_samples or (n >= min_samples and clock() - start >= min_time)
 
 
+def calibrate(sample: Callable[[int], float], resolution: float = 2e-3) -> tuple[int, float]:
+    """(calls per sample, seconds of the last trial): enough calls that a sample dwarfs the clock's
+    resolution. ``sample(number)`` runs ``number`` calls, synchronized, and returns their seconds."""
+    number = 1
+    while True:
+        dt = sample(number)
+        if dt >= resolution or number >= 1 << 20:
+            return number, dt
+        number *= 10 if dt < resolution / 10 else 2
+
+
 def steady(
     fn: Callable[[], object],
     sync: Callable[[], None] = _nosync,
@@ -88,13 +99,7 @@ def steady(
         sync()
         return clock() - t0
 
-    # calibrate: how many calls make a sample long enough to read reliably
-    number = 1
-    while True:
-        dt = sample(number)
-        if dt >= resolution or number >= 1 << 20:
-            break
-        number *= 10 if dt < resolution / 10 else 2
+    number, dt = calibrate(sample, resolution)
     samples: list[float] = [dt / number]
     start = clock()
     while not _enough(len(samples), start, repeat, min_time, min_samples, max_samples):
